@@ -1,0 +1,4 @@
+export * from './aws.ts';
+export * from './bus.ts';
+export * from './catalog.ts';
+export * from './ids.ts';
