@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import { JobOptions, JobStatus, KafkaRange, Position } from '../../events/catalog.ts';
+
+/**
+ * The job record in the jobs table: the one shape every service reads and writes. Transitions are
+ * conditional writes owned by the service that makes them (planner: PLANNED/REJECTED; producer:
+ * RUNNING/COMPLETED*/FAILED, lease and checkpoint; cost-tracker: cost fields).
+ *
+ * GSI `byStatus` (status, updatedAt) serves the cost tracker, DIMS and status views without scans.
+ */
+export const JobCheckpoint = z.object({
+  /** Data rows handled (delivered + rejected) up to and including row `rowsDone`. */
+  rowsDone: z.number().int().nonnegative(),
+  rowsDelivered: z.number().int().nonnegative(),
+  rowsRejected: z.number().int().nonnegative(),
+  /** Byte offset in the object where row `rowsDone + 1` starts. */
+  nextByteOffset: z.number().int().nonnegative(),
+  /** Last Kafka offset acknowledged per partition (strings: int64). */
+  partitions: z.array(KafkaRange),
+  updatedAt: z.string(),
+});
+export type JobCheckpoint = z.infer<typeof JobCheckpoint>;
+
+export const JobRecord = z.object({
+  jobId: z.string(),
+  status: JobStatus,
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  bucket: z.string(),
+  key: z.string(),
+  etag: z.string().nullable(),
+  versionId: z.string().nullable(),
+  sourceUri: z.string(),
+  size: z.number().int().nonnegative(),
+  contentType: z.string().nullable().optional(),
+  header: z.array(z.string()).optional(),
+  /** Byte offset of the first data row (after BOM and header). */
+  dataOffset: z.number().int().nonnegative().optional(),
+  totalRows: z.number().int().nonnegative().optional(),
+  topic: z.string().optional(),
+  options: JobOptions.optional(),
+  /** Outbox flag: JobStarted.v1 went out. A re-delivered notification re-publishes while this is false. */
+  startedEventPublished: z.boolean().optional(),
+  rejection: z
+    .object({ reason: z.string(), message: z.string(), position: Position.optional() })
+    .optional(),
+  leaseOwner: z.string().optional(),
+  /** Epoch milliseconds. */
+  leaseExpiresAt: z.number().optional(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  checkpoint: JobCheckpoint.optional(),
+  rowsDelivered: z.number().int().nonnegative().optional(),
+  rowsRejected: z.number().int().nonnegative().optional(),
+  rejectsUri: z.string().nullable().optional(),
+  partitions: z.array(KafkaRange).optional(),
+  failure: z.object({ reason: z.string(), message: z.string(), position: Position.optional() }).optional(),
+  /** Smoothed rows/s and ETA at the last checkpoint, for status views. */
+  rowsPerSecond: z.number().nonnegative().optional(),
+  etaSeconds: z.number().nonnegative().nullable().optional(),
+  estimatedCostUsd: z.number().nonnegative().optional(),
+  finalCostUsd: z.number().nonnegative().optional(),
+  /** How many times a producer took the job (1 = never resumed). */
+  attempts: z.number().int().nonnegative().optional(),
+});
+export type JobRecord = z.infer<typeof JobRecord>;
+
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['COMPLETED', 'COMPLETED_WITH_REJECTS', 'FAILED', 'REJECTED'];
+
+export function isTerminal(status: JobStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
