@@ -4,7 +4,7 @@ import { JobOptions, JobStatus, KafkaRange, Position } from '../../events/catalo
 /**
  * The job record in the jobs table: the one shape every service reads and writes. Transitions are
  * conditional writes owned by the service that makes them (planner: PLANNED/REJECTED; producer:
- * RUNNING/COMPLETED*/FAILED, lease and checkpoint; cost-tracker: cost fields).
+ * RUNNING, COMPLETED, FAILED, lease and checkpoint; cost-tracker: cost fields).
  *
  * GSI `byStatus` (status, updatedAt) serves the cost tracker, DIMS and status views without scans.
  */
@@ -41,9 +41,7 @@ export const JobRecord = z.object({
   options: JobOptions.optional(),
   /** Outbox flag: JobStarted.v1 went out. A re-delivered notification re-publishes while this is false. */
   startedEventPublished: z.boolean().optional(),
-  rejection: z
-    .object({ reason: z.string(), message: z.string(), position: Position.optional() })
-    .optional(),
+  rejection: z.object({ reason: z.string(), message: z.string(), position: Position.optional() }).optional(),
   leaseOwner: z.string().optional(),
   /** Epoch milliseconds. */
   leaseExpiresAt: z.number().optional(),
@@ -65,7 +63,12 @@ export const JobRecord = z.object({
 });
 export type JobRecord = z.infer<typeof JobRecord>;
 
-export const TERMINAL_STATUSES: readonly JobStatus[] = ['COMPLETED', 'COMPLETED_WITH_REJECTS', 'FAILED', 'REJECTED'];
+export const TERMINAL_STATUSES: readonly JobStatus[] = [
+  'COMPLETED',
+  'COMPLETED_WITH_REJECTS',
+  'FAILED',
+  'REJECTED',
+];
 
 export function isTerminal(status: JobStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
