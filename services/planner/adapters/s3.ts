@@ -1,0 +1,66 @@
+import {
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { ObjectHead, ObjectStorePort, ObjectVersionRef } from '../core.ts';
+
+const NOT_FOUND = new Set(['NotFound', 'NoSuchKey', 'NoSuchVersion', 'MethodNotAllowed']);
+
+function isNotFound(e: unknown): boolean {
+  const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+  // HEAD has no body, so S3 answers 404 with no error code; a delete marker answers 405.
+  return (
+    NOT_FOUND.has(err.name ?? '') ||
+    err.$metadata?.httpStatusCode === 404 ||
+    err.$metadata?.httpStatusCode === 405
+  );
+}
+
+/** {@link ObjectStorePort} over S3: HEAD, ranged GET pinned to the version, tags. */
+export function s3ObjectStore(s3: S3Client, options: { readTags: boolean }): ObjectStorePort {
+  const version = (ref: ObjectVersionRef) => (ref.versionId ? { VersionId: ref.versionId } : {});
+  return {
+    async head(ref): Promise<ObjectHead | null> {
+      try {
+        const out = await s3.send(
+          new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...version(ref) }),
+        );
+        return {
+          size: out.ContentLength ?? 0,
+          etag: (out.ETag ?? '').replace(/"/g, ''),
+          versionId: out.VersionId && out.VersionId !== 'null' ? out.VersionId : null,
+          contentType: out.ContentType ?? null,
+          metadata: Object.fromEntries(
+            Object.entries(out.Metadata ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+          ),
+        };
+      } catch (e) {
+        if (isNotFound(e)) return null;
+        throw e;
+      }
+    },
+    async *read(ref, start, end) {
+      if (end <= start) return;
+      const out = await s3.send(
+        new GetObjectCommand({
+          Bucket: ref.bucket,
+          Key: ref.key,
+          Range: `bytes=${start}-${end - 1}`,
+          ...version(ref),
+        }),
+      );
+      const body = out.Body as AsyncIterable<Uint8Array> | undefined;
+      if (!body) return;
+      yield* body;
+    },
+    async tags(ref) {
+      if (!options.readTags) return {};
+      const out = await s3.send(
+        new GetObjectTaggingCommand({ Bucket: ref.bucket, Key: ref.key, ...version(ref) }),
+      );
+      return Object.fromEntries((out.TagSet ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+    },
+  };
+}

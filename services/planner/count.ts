@@ -1,0 +1,268 @@
+/**
+ * Quote-aware CSV row counting over bytes, in one pass or over byte ranges counted independently
+ * (in parallel) and folded left to right.
+ *
+ * What counts as a row (the producer reads with csv-parse `skip_empty_lines: true` and must agree):
+ * - records end at `\n` outside quotes; `\r\n` ends a record the same way (the `\r` belongs to the
+ *   terminator). A bare `\r` is data, not a line end (classic-Mac files are not supported).
+ * - `"` toggles "inside a quoted field"; `""` inside quotes toggles twice, so it needs no special case.
+ *   A `"` in the middle of an unquoted field also toggles: such a file is malformed (csv-parse throws on
+ *   it too) and its count is whatever the parity gives.
+ * - an empty line is skipped: a terminator with nothing before it since the previous terminator, i.e.
+ *   `\n` or `\r\n` right after another record's `\n` (or right at the start of the counted region).
+ *   A line of spaces, or `""`, is a row (one field), as in csv-parse and Python's csv module.
+ * - a last record without a final newline is a row unless it is empty (or just `\r`); a last record
+ *   that ends inside an open quote is a row (malformed; the producer rejects it as a bad row).
+ *
+ * Ranges: because a quote flips the state, a range cannot know whether it starts inside a quoted field.
+ * So each range is scanned once and reports both answers, by quote parity relative to its start:
+ * newlines seen after an even number of quotes are record ends if the range starts outside quotes,
+ * those after an odd number if it starts inside. The fold picks the right one with the running state.
+ * The empty-line test looks two bytes back, so each range is given the two bytes before it.
+ */
+
+export const LF = 0x0a;
+export const CR = 0x0d;
+export const QUOTE = 0x22;
+
+/** What one scanned range contributes, for both possible starting quote states. */
+export interface RangeCount {
+  /** Rows ended in this range if it starts outside quotes. */
+  readonly rowsIfOutside: number;
+  /** Rows ended in this range if it starts inside a quoted field. */
+  readonly rowsIfInside: number;
+  /** Parity of the quotes in the range: 1 flips the state for the next range. */
+  readonly quoteParity: 0 | 1;
+  readonly bytes: number;
+  /** Last two bytes seen, including the look-back (-1 = none): the fold's end-of-data test needs them. */
+  readonly last1: number;
+  readonly last2: number;
+}
+
+/**
+ * A streaming scanner for one range: feed chunks in order with {@link RangeScanner.push}, then
+ * {@link RangeScanner.result}. Never holds more than the chunk it is given.
+ */
+export class RangeScanner {
+  // Newline counts and empty-line counts, indexed by quote parity since the range start.
+  private readonly newlines: [number, number] = [0, 0];
+  private readonly empties: [number, number] = [0, 0];
+  private parity: 0 | 1 = 0;
+  private bytes = 0;
+  private prev1: number;
+  private prev2: number;
+
+  /**
+   * @param lookBack the (up to) two bytes just before the range. At the start of the counted region
+   * (right after the header's `\n`) pass that `\n`; with nothing given the range counts as starting
+   * at a line start.
+   */
+  constructor(lookBack: Uint8Array = Uint8Array.of(LF)) {
+    this.prev1 = lookBack.length >= 1 ? lookBack[lookBack.length - 1]! : LF;
+    this.prev2 = lookBack.length >= 2 ? lookBack[lookBack.length - 2]! : -1;
+  }
+
+  push(chunk: Uint8Array): void {
+    const len = chunk.length;
+    if (len === 0) return;
+    let parity = this.parity;
+    let n0 = 0;
+    let n1 = 0;
+    let e0 = 0;
+    let e1 = 0;
+    const p1 = this.prev1;
+    const p2 = this.prev2;
+    // Most 4-byte words hold neither `\n` nor `"`: test four bytes at once (SWAR "has byte" trick)
+    // and only walk the bytes of words that do. Measured ~1.5x faster than Buffer.indexOf hops on
+    // CSVs with a quoted field per row, and faster than a plain byte loop (bench/count.ts).
+    let i = 0;
+    const headEnd = Math.min(len, (4 - (chunk.byteOffset & 3)) & 3);
+    for (; i < headEnd; i++) {
+      const c = chunk[i]!;
+      if (c === LF) {
+        if (parity === 0) {
+          n0++;
+          if (emptyBefore(chunk, i, p1, p2)) e0++;
+        } else {
+          n1++;
+          if (emptyBefore(chunk, i, p1, p2)) e1++;
+        }
+      } else if (c === QUOTE) parity ^= 1;
+    }
+    const words = (len - i) >> 2;
+    if (words > 0) {
+      const u = new Uint32Array(chunk.buffer, chunk.byteOffset + i, words);
+      const base0 = i;
+      for (let j = 0; j < words; j++) {
+        const v = u[j]!;
+        const x = v ^ 0x0a0a0a0a;
+        const y = v ^ 0x22222222;
+        if (((((x - 0x01010101) & ~x) | ((y - 0x01010101) & ~y)) & 0x80808080) === 0) continue;
+        const base = base0 + (j << 2);
+        for (let k = base; k < base + 4; k++) {
+          const c = chunk[k]!;
+          if (c === LF) {
+            if (parity === 0) {
+              n0++;
+              if (emptyBefore(chunk, k, p1, p2)) e0++;
+            } else {
+              n1++;
+              if (emptyBefore(chunk, k, p1, p2)) e1++;
+            }
+          } else if (c === QUOTE) parity ^= 1;
+        }
+      }
+      i = base0 + (words << 2);
+    }
+    for (; i < len; i++) {
+      const c = chunk[i]!;
+      if (c === LF) {
+        if (parity === 0) {
+          n0++;
+          if (emptyBefore(chunk, i, p1, p2)) e0++;
+        } else {
+          n1++;
+          if (emptyBefore(chunk, i, p1, p2)) e1++;
+        }
+      } else if (c === QUOTE) parity ^= 1;
+    }
+
+    this.newlines[0] += n0;
+    this.newlines[1] += n1;
+    this.empties[0] += e0;
+    this.empties[1] += e1;
+    this.parity = parity;
+    this.bytes += len;
+    this.prev2 = len >= 2 ? chunk[len - 2]! : p1;
+    this.prev1 = chunk[len - 1]!;
+  }
+
+  result(): RangeCount {
+    return {
+      rowsIfOutside: this.newlines[0] - this.empties[0],
+      rowsIfInside: this.newlines[1] - this.empties[1],
+      quoteParity: this.parity,
+      bytes: this.bytes,
+      last1: this.prev1,
+      last2: this.prev2,
+    };
+  }
+}
+
+// Is the `\n` at chunk[i] the end of an empty line? Looks up to two bytes back, into the previous
+// chunk (p1 = its last byte, p2 = the one before) when needed. A plain function, not a closure over the
+// scan's counters: V8 keeps those in registers only when nothing captures them.
+function emptyBefore(chunk: Uint8Array, i: number, p1: number, p2: number): boolean {
+  const b1 = i >= 1 ? chunk[i - 1]! : p1;
+  if (b1 === LF) return true;
+  if (b1 !== CR) return false;
+  const b2 = i >= 2 ? chunk[i - 2]! : i === 1 ? p1 : p2;
+  return b2 === LF;
+}
+
+/** Scans one whole range held in memory (tests, small objects). */
+export function scanRange(bytes: Uint8Array, lookBack?: Uint8Array): RangeCount {
+  const s = new RangeScanner(lookBack);
+  s.push(bytes);
+  return s.result();
+}
+
+/**
+ * Folds range results, in byte order, that together cover the counted region (which starts outside
+ * quotes, at a line start). Adds the last record when the region does not end with a newline.
+ */
+export function foldRanges(ranges: readonly RangeCount[]): number {
+  let inside = false;
+  let rows = 0;
+  let bytes = 0;
+  let last: RangeCount | undefined;
+  for (const r of ranges) {
+    rows += inside ? r.rowsIfInside : r.rowsIfOutside;
+    if (r.quoteParity === 1) inside = !inside;
+    bytes += r.bytes;
+    if (r.bytes > 0) last = r;
+  }
+  if (bytes === 0 || !last) return rows;
+  if (inside) return rows + 1; // unterminated quote: a (bad) row the producer will reject
+  if (last.last1 === LF) return rows;
+  if (last.last1 === CR && last.last2 === LF) return rows;
+  return rows + 1;
+}
+
+/** Counts the rows of a region held in memory in one piece. */
+export function countRows(bytes: Uint8Array, lookBack?: Uint8Array): number {
+  return foldRanges([scanRange(bytes, lookBack)]);
+}
+
+/** Splits [start, end) into consecutive ranges of at most `partSize` bytes. */
+export function splitRanges(start: number, end: number, partSize: number): { start: number; end: number }[] {
+  if (partSize <= 0) throw new RangeError('partSize must be positive');
+  const out: { start: number; end: number }[] = [];
+  for (let s = start; s < end; s += partSize) out.push({ start: s, end: Math.min(end, s + partSize) });
+  return out;
+}
+
+/** Reads a byte range [start, end) as a stream of chunks. */
+export type RangeReader = (start: number, end: number) => AsyncIterable<Uint8Array>;
+
+export interface CountOptions {
+  /** Bytes per range; a region no larger than this is read in one sequential stream. */
+  readonly partSize: number;
+  /** Ranges read at once. */
+  readonly concurrency: number;
+}
+
+/**
+ * Counts the data rows of [dataOffset, size) with ranged reads, `concurrency` at a time. Each range
+ * is read from two bytes earlier (the look-back for the empty-line test). Memory: one chunk per
+ * range in flight, never the object.
+ */
+export async function countRegion(
+  read: RangeReader,
+  region: { dataOffset: number; size: number },
+  options: CountOptions,
+): Promise<number> {
+  const { dataOffset, size } = region;
+  if (dataOffset >= size) return 0;
+  const ranges = splitRanges(dataOffset, size, Math.max(1, options.partSize));
+  const results: RangeCount[] = new Array(ranges.length);
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const idx = next++;
+      const r = ranges[idx];
+      if (!r) return;
+      const from = Math.max(0, r.start - 2);
+      const skip = r.start - from;
+      const scanner = new LookBackScanner(skip);
+      for await (const chunk of read(from, r.end)) scanner.push(chunk);
+      results[idx] = scanner.result();
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(options.concurrency, ranges.length)) }, worker),
+  );
+  return foldRanges(results);
+}
+
+/** Takes the first `skip` bytes of a stream as the look-back, the rest as the range. */
+class LookBackScanner {
+  private readonly look: number[] = [];
+  private scanner: RangeScanner | null = null;
+  constructor(private skip: number) {
+    if (skip === 0) this.scanner = new RangeScanner();
+  }
+  push(chunk: Uint8Array) {
+    let c = chunk;
+    while (this.skip > 0 && c.length > 0) {
+      this.look.push(c[0]!);
+      c = c.subarray(1);
+      this.skip--;
+    }
+    if (!this.scanner && this.skip === 0) this.scanner = new RangeScanner(Uint8Array.from(this.look));
+    if (c.length > 0) this.scanner?.push(c);
+  }
+  result(): RangeCount {
+    return (this.scanner ?? new RangeScanner(Uint8Array.from(this.look))).result();
+  }
+}

@@ -1,0 +1,107 @@
+import type { JobOptions, RecordFormat } from '../../events/catalog.ts';
+import { BadOptionsError } from './errors.ts';
+
+/** Planner-wide defaults, from configuration. */
+export interface OptionDefaults {
+  readonly topic: string;
+  readonly format: RecordFormat;
+  readonly keyColumn: string | null;
+  readonly failOnBadRow: boolean;
+  readonly delimiter: string;
+}
+
+/**
+ * Per-object settings: S3 user metadata (`x-amz-meta-rowstream-topic` arrives from HEAD as
+ * `rowstream-topic`) and object tags with the same names. Metadata wins over tags, tags over defaults:
+ * metadata is fixed at upload by whoever wrote the file, tags are the after-the-fact escape hatch.
+ */
+export const OPTION_KEYS = {
+  topic: 'rowstream-topic',
+  keyColumn: 'rowstream-key-column',
+  format: 'rowstream-format',
+  failOnBadRow: 'rowstream-fail-on-bad-row',
+  delimiter: 'rowstream-delimiter',
+} as const;
+
+// Kafka's own rule (kafka.common.internals.Topic): 1-249 of [a-zA-Z0-9._-], not "." or "..".
+const TOPIC = /^[a-zA-Z0-9._-]{1,249}$/;
+
+export function isLegalTopic(name: string): boolean {
+  return TOPIC.test(name) && name !== '.' && name !== '..';
+}
+
+/** Reads the raw per-object overrides (lower-cased names) from metadata and tags. */
+export function rawOverrides(
+  metadata: Readonly<Record<string, string>>,
+  tags: Readonly<Record<string, string>>,
+): Partial<Record<keyof typeof OPTION_KEYS, string>> {
+  const lower = (r: Readonly<Record<string, string>>) =>
+    Object.fromEntries(Object.entries(r).map(([k, v]) => [k.toLowerCase(), v]));
+  const m = lower(metadata);
+  const t = lower(tags);
+  const out: Partial<Record<keyof typeof OPTION_KEYS, string>> = {};
+  for (const [name, key] of Object.entries(OPTION_KEYS) as [keyof typeof OPTION_KEYS, string][]) {
+    const v = m[key] ?? t[key];
+    if (v !== undefined) out[name] = v.trim();
+  }
+  return out;
+}
+
+/** The delimiter alone: needed before the header is parsed. */
+export function resolveDelimiter(
+  overrides: Partial<Record<keyof typeof OPTION_KEYS, string>>,
+  defaults: OptionDefaults,
+): string {
+  const raw = overrides.delimiter;
+  if (raw === undefined) return defaults.delimiter;
+  const d = raw === '\\t' || raw.toLowerCase() === 'tab' ? '\t' : raw;
+  if (d.length !== 1 || d === '"' || d === '\n' || d === '\r') {
+    throw new BadOptionsError(
+      `${OPTION_KEYS.delimiter} must be one character other than a quote or a line break (got "${raw}")`,
+    );
+  }
+  return d;
+}
+
+/**
+ * Merges defaults and overrides and validates them against the header. Throws {@link BadOptionsError}
+ * naming the setting and the value.
+ */
+export function resolveOptions(
+  overrides: Partial<Record<keyof typeof OPTION_KEYS, string>>,
+  defaults: OptionDefaults,
+  header: readonly string[],
+): { topic: string; options: JobOptions } {
+  const topic = overrides.topic ?? defaults.topic;
+  if (!isLegalTopic(topic)) {
+    throw new BadOptionsError(
+      `${OPTION_KEYS.topic} "${topic}" is not a legal Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)`,
+    );
+  }
+  let format: RecordFormat = defaults.format;
+  if (overrides.format !== undefined) {
+    const f = overrides.format.toLowerCase();
+    if (f !== 'json' && f !== 'csv') {
+      throw new BadOptionsError(`${OPTION_KEYS.format} must be json or csv (got "${overrides.format}")`);
+    }
+    format = f;
+  }
+  let failOnBadRow = defaults.failOnBadRow;
+  if (overrides.failOnBadRow !== undefined) {
+    const v = overrides.failOnBadRow.toLowerCase();
+    if (!['true', 'false', '1', '0'].includes(v)) {
+      throw new BadOptionsError(
+        `${OPTION_KEYS.failOnBadRow} must be true or false (got "${overrides.failOnBadRow}")`,
+      );
+    }
+    failOnBadRow = v === 'true' || v === '1';
+  }
+  const keyColumn = overrides.keyColumn === undefined ? defaults.keyColumn : overrides.keyColumn || null;
+  if (keyColumn !== null && !header.includes(keyColumn)) {
+    throw new BadOptionsError(
+      `key column "${keyColumn}" is not in the header (columns: ${header.slice(0, 20).join(', ')}${header.length > 20 ? ', …' : ''})`,
+    );
+  }
+  const delimiter = resolveDelimiter(overrides, defaults);
+  return { topic, options: { format, keyColumn, failOnBadRow, delimiter } };
+}
