@@ -277,9 +277,18 @@ async function createPlanned(deps: PlannerDeps, at: Date, p: PlannedInput): Prom
     startedEventPublished: false,
   };
   if (!(await deps.jobs.create(record))) {
-    // Lost a race with a concurrent delivery of the same notification: let the record decide.
+    // Lost a race with a concurrent delivery of the same notification (duplicates in one batch are
+    // processed in parallel). The winner wrote the record a moment ago and is publishing right now;
+    // publishing here too would put a second JobStarted on the producer queue. If the winner fails
+    // before its flag is set, its own message is retried and takes the outbox path in onExisting.
     const existing = await deps.jobs.get(p.jobId);
-    if (existing) return onExisting(deps, existing, at);
+    if (existing) {
+      deps.log.info('duplicate notification (lost the create race)', {
+        jobId: p.jobId,
+        status: existing.status,
+      });
+      return { kind: 'duplicate', jobId: p.jobId, republished: false };
+    }
   }
   await publishStarted(deps, record, at);
   deps.metrics.record('FilesPlanned', 1, 'Count', { properties: { jobId: p.jobId, key: p.key } });
