@@ -185,6 +185,20 @@ describe('planner core', () => {
     expect(f.reads).toBe(readsAfterFirst);
   });
 
+  it('a copy that loses the create race to a concurrent copy does not publish (the winner does)', async () => {
+    // Prepare: two deliveries of one notification in one batch, processed concurrently
+    const f = fakes();
+    put(f, 'inbound/a.csv', 'h\n1\n2\n');
+    // Act
+    const out = await f.planner.handler({
+      Records: [notification('inbound/a.csv'), { ...notification('inbound/a.csv'), messageId: 'm-copy' }],
+    });
+    // Assess
+    expect(out.batchItemFailures).toEqual([]);
+    expect(details(f, 'JobStarted.v1')).toHaveLength(1);
+    expect(f.jobs.size).toBe(1);
+  });
+
   it('outbox: when PutEvents failed after the record was written, the redelivery publishes it', async () => {
     // Prepare: the first attempt writes the record, then PutEvents throws -> the message fails
     const f = fakes();
