@@ -81,6 +81,26 @@ export const METRICS = [
   m('cost-tracker', 'CostPerMillionRows', 'None', 'Estimated cost per million rows of a job', ['JobId']),
   m(
     'cost-tracker',
+    'RunningJobs',
+    'Count',
+    'Jobs in RUNNING (jobs GSI byStatus), counted every run of the cost tracker',
+  ),
+  m(
+    'cost-tracker',
+    'StalledJobs',
+    'Count',
+    'RUNNING jobs whose checkpoint has not moved for the stall window (alarm job-stalled)',
+  ),
+  m(
+    'cost-tracker',
+    'JobRowsDone',
+    'Count',
+    'Rows done (delivered + rejected) of a job, from its checkpoint',
+    ['JobId'],
+  ),
+  m('cost-tracker', 'JobRowsTotal', 'Count', 'Total data rows of a job, from its job record', ['JobId']),
+  m(
+    'cost-tracker',
     'MonthToDateCostUsd',
     'None',
     'Month-to-date cost from Cost Explorer, filtered by the app tag (lags about a day)',

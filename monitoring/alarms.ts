@@ -1,0 +1,397 @@
+import type { Severity } from '../events/catalog.ts';
+import { METRIC_NAMESPACE } from '../services/shared/metrics.ts';
+import {
+  APP,
+  dlqSuffix,
+  physicalName,
+  QUEUES,
+  type QueueName,
+  resourceNames,
+  type ServiceName,
+  type TopicName,
+} from '../topology/topology.ts';
+
+/**
+ * The alarms of a stage, as data. stacks/ turns each definition into a CloudWatch alarm (CDK), the
+ * alarm-router looks alarms up here by name to pick a severity and a runbook, and tests check that
+ * every alarm names catalog metrics, a topic and a runbook section that exists in docs/runbooks.md.
+ *
+ * Names encode the severity (`rowstream-<stage>-<severity>-<suffix>`), so a person reading an alarm
+ * list or an SNS subject sees how urgent it is, and the router can classify an alarm it does not
+ * know (e.g. one added in the console) by the same convention.
+ */
+
+export type Comparison =
+  | 'GreaterThanThreshold'
+  | 'GreaterThanOrEqualToThreshold'
+  | 'LessThanThreshold'
+  | 'LessThanOrEqualToThreshold';
+
+export type TreatMissingData = 'breaching' | 'notBreaching' | 'ignore' | 'missing';
+
+/**
+ * How a state change reaches people.
+ * - `router`: the alarm has no actions; its state change reaches the alarm-router through the
+ *   default-bus rule `alarm-state`, which de-duplicates, suppresses flapping and formats the message.
+ * - `direct`: the alarm's actions publish to its topic directly (ALARM and OK), because it watches
+ *   the routing path itself (a router that is down cannot report that it is down); the router skips
+ *   these alarms so nobody gets the same incident twice.
+ * - `silent`: no notification from the alarm; the same fact is announced once by an event
+ *   (BudgetThresholdCrossed.v1, routed by the alarm-router), the alarm gives the console and the
+ *   dashboard their state.
+ */
+export type AlarmDelivery = 'router' | 'direct' | 'silent';
+
+export interface MetricRef {
+  readonly namespace: string;
+  readonly metricName: string;
+  readonly dimensions: Readonly<Record<string, string>>;
+  /** CloudWatch statistic: Sum, Maximum, Average, p99... */
+  readonly statistic: string;
+  readonly periodSeconds: number;
+}
+
+export type AlarmSource =
+  | { readonly kind: 'metric'; readonly metric: MetricRef }
+  | {
+      readonly kind: 'math';
+      /** CloudWatch metric-math expression over the ids of `metrics` (ids start with a lowercase letter). */
+      readonly expression: string;
+      readonly label: string;
+      readonly periodSeconds: number;
+      readonly metrics: Readonly<Record<string, MetricRef>>;
+    };
+
+export interface AlarmDef {
+  /** Stable logical id (CDK construct id, test names): `producer-error-rate`, `dlq-planner`... */
+  readonly id: string;
+  /** Physical alarm name: `rowstream-<stage>-<severity>-<id>`. */
+  readonly name: string;
+  readonly severity: Severity;
+  readonly topic: TopicName;
+  readonly delivery: AlarmDelivery;
+  /** The service the alarm is about (SNS message attribute `service`); `eventbridge` for rule delivery. */
+  readonly service: ServiceName | 'eventbridge';
+  /** One line for a person, used in SNS subjects. */
+  readonly title: string;
+  /** AlarmDescription: what it means and where the runbook is. */
+  readonly description: string;
+  /** Anchor of the runbook section in docs/runbooks.md (without `#`). */
+  readonly runbook: string;
+  readonly source: AlarmSource;
+  readonly threshold: number;
+  readonly comparison: Comparison;
+  readonly evaluationPeriods: number;
+  readonly datapointsToAlarm: number;
+  readonly treatMissingData: TreatMissingData;
+  /** What the threshold is measured in, for messages ("percent", "messages", "seconds"...). */
+  readonly unit: string;
+}
+
+/** Where runbooks live, relative to the repository root. */
+export const RUNBOOK_PATH = 'docs/runbooks.md' as const;
+
+/** Default public repository URL for runbook links; deployments override it (ROWSTREAM_REPO_URL). */
+export const DEFAULT_REPO_URL = 'https://github.com/rowstream/rowstream/blob/main' as const;
+
+/** `https://…/docs/runbooks.md#<anchor>` */
+export function runbookUrl(anchor: string, repoUrl: string = DEFAULT_REPO_URL): string {
+  return `${repoUrl.replace(/\/+$/, '')}/${RUNBOOK_PATH}#${anchor}`;
+}
+
+/** Physical name of a Lambda-style service's function, so alarms on AWS/Lambda metrics can name it. */
+export function functionName(stage: string, service: ServiceName): string {
+  return physicalName(stage, service);
+}
+
+/** Physical name of an alarm: the severity is part of it (see the module comment). */
+export function alarmName(stage: string, severity: Severity, id: string): string {
+  return physicalName(stage, `${severity}-${id}`);
+}
+
+/** Settings the alarms depend on; defaults are the documented ones. */
+export interface AlarmOptions {
+  /** Producer error rate, percent of rows read. */
+  readonly errorRatePercent?: number;
+  /** Oldest message age on the planner queue before a warning, seconds. */
+  readonly plannerQueueAgeSeconds?: number;
+  /**
+   * Oldest message age on the producer queue, seconds. The producer keeps a JobStarted message
+   * invisible while it works on the job, so the threshold must exceed the longest expected job.
+   */
+  readonly producerQueueAgeSeconds?: number;
+  readonly repoUrl?: string;
+}
+
+const SQS_NAMESPACE = 'AWS/SQS';
+const LAMBDA_NAMESPACE = 'AWS/Lambda';
+
+const rs = (
+  stage: string,
+  service: ServiceName,
+  metricName: string,
+  statistic: string,
+  periodSeconds: number,
+  extra: Record<string, string> = {},
+): MetricRef => ({
+  namespace: METRIC_NAMESPACE,
+  metricName,
+  dimensions: { Service: service, Stage: stage, ...extra },
+  statistic,
+  periodSeconds,
+});
+
+const sqs = (queueName: string, metricName: string, statistic: string, periodSeconds: number): MetricRef => ({
+  namespace: SQS_NAMESPACE,
+  metricName,
+  dimensions: { QueueName: queueName },
+  statistic,
+  periodSeconds,
+});
+
+type Draft = Omit<AlarmDef, 'name' | 'topic' | 'description' | 'datapointsToAlarm'> & {
+  readonly datapointsToAlarm?: number;
+  readonly meaning: string;
+};
+
+/**
+ * Every alarm of a stage, fully resolved (physical names, dimensions with the stage). Pure: the same
+ * stage and options always give the same list, in the same order.
+ */
+export function alarmDefinitions(stage: string, options: AlarmOptions = {}): readonly AlarmDef[] {
+  const names = resourceNames(stage);
+  const errorRate = options.errorRatePercent ?? 5;
+  const drafts: Draft[] = [
+    {
+      id: 'producer-error-rate',
+      service: 'producer',
+      severity: 'critical',
+      delivery: 'router',
+      title: `Producer error rate above ${errorRate}% of rows`,
+      meaning:
+        'Rows rejected plus data-path errors, as a percentage of rows read by the producer, over 5 minutes.',
+      runbook: 'producer-error-rate',
+      source: {
+        kind: 'math',
+        // Rejected rows count as errors here: a file with more than 5% bad rows needs a person as much
+        // as a flaky broker does. IF() keeps an idle producer (no rows read) at 0 instead of no data.
+        expression: 'IF(processed > 0, 100 * (FILL(errors, 0) + FILL(rejected, 0)) / processed, 0)',
+        label: 'Error rate (% of rows)',
+        periodSeconds: 300,
+        metrics: {
+          errors: rs(stage, 'producer', 'Errors', 'Sum', 300),
+          rejected: rs(stage, 'producer', 'RowsRejected', 'Sum', 300),
+          processed: rs(stage, 'producer', 'RowsProcessed', 'Sum', 300),
+        },
+      },
+      threshold: errorRate,
+      comparison: 'GreaterThanThreshold',
+      evaluationPeriods: 1,
+      treatMissingData: 'notBreaching',
+      unit: 'percent',
+    },
+    {
+      id: 'job-stalled',
+      service: 'producer',
+      severity: 'critical',
+      delivery: 'router',
+      title: 'A RUNNING job made no progress',
+      meaning:
+        'RUNNING jobs whose checkpoint has not moved for the stall window (ROWSTREAM_STALL_MINUTES, default 15), ' +
+        'counted by the cost-tracker every 5 minutes from the jobs table (GSI byStatus).',
+      runbook: 'job-stalled',
+      source: { kind: 'metric', metric: rs(stage, 'cost-tracker', 'StalledJobs', 'Maximum', 300) },
+      threshold: 0,
+      comparison: 'GreaterThanThreshold',
+      evaluationPeriods: 1,
+      treatMissingData: 'notBreaching',
+      unit: 'jobs',
+    },
+    ...QUEUES.map((q): Draft => {
+      const dlqName = q.maxReceiveCount === null ? names.queues[q.name].name : names.queues[q.name].dlqName;
+      const watchesRouting = q.name === 'alarmRouter' || q.name === 'ruleTargets';
+      return {
+        id: q.maxReceiveCount === null ? `dlq-${q.suffix.replace(/-dlq$/, '')}` : `dlq-${q.suffix}`,
+        service: q.consumer ?? 'eventbridge',
+        severity: 'critical',
+        // Messages in the router's own DLQ or in the rule-target DLQ may be alerts that never got out.
+        delivery: watchesRouting ? 'direct' : 'router',
+        title: `Messages in DLQ ${q.maxReceiveCount === null ? q.suffix : dlqSuffix(q)}`,
+        meaning: `At least one message in ${dlqName ?? q.suffix}: ${q.description} that failed ${
+          q.maxReceiveCount ?? 'delivery'
+        }${q.maxReceiveCount === null ? '' : ' times'} and is no longer retried.`,
+        runbook: dlqRunbook(q.name),
+        source: {
+          kind: 'metric',
+          metric: sqs(dlqName ?? '', 'ApproximateNumberOfMessagesVisible', 'Maximum', 60),
+        },
+        threshold: 0,
+        comparison: 'GreaterThanThreshold',
+        evaluationPeriods: 1,
+        treatMissingData: 'notBreaching',
+        unit: 'messages',
+      };
+    }),
+    {
+      id: 'planner-queue-age',
+      service: 'planner',
+      severity: 'warning',
+      delivery: 'router',
+      title: 'Planner queue is falling behind',
+      meaning: 'The oldest S3 notification waiting for the planner is older than the threshold.',
+      runbook: 'queue-age',
+      source: {
+        kind: 'metric',
+        metric: sqs(names.queues.planner.name, 'ApproximateAgeOfOldestMessage', 'Maximum', 60),
+      },
+      threshold: options.plannerQueueAgeSeconds ?? 600,
+      comparison: 'GreaterThanThreshold',
+      evaluationPeriods: 5,
+      datapointsToAlarm: 5,
+      treatMissingData: 'notBreaching',
+      unit: 'seconds',
+    },
+    {
+      id: 'producer-queue-age',
+      service: 'producer',
+      severity: 'warning',
+      delivery: 'router',
+      title: 'Producer queue is falling behind',
+      meaning:
+        'The oldest JobStarted waiting for (or held by) a producer is older than the threshold: ' +
+        'too few producer tasks, or a job far longer than expected.',
+      runbook: 'queue-age',
+      source: {
+        kind: 'metric',
+        metric: sqs(names.queues.producer.name, 'ApproximateAgeOfOldestMessage', 'Maximum', 60),
+      },
+      threshold: options.producerQueueAgeSeconds ?? 3600,
+      comparison: 'GreaterThanThreshold',
+      evaluationPeriods: 5,
+      datapointsToAlarm: 5,
+      treatMissingData: 'notBreaching',
+      unit: 'seconds',
+    },
+    {
+      id: 'rows-rejected',
+      service: 'producer',
+      severity: 'warning',
+      delivery: 'router',
+      title: 'Rows were rejected',
+      meaning: 'The producer wrote bad rows to a rejects object under rejected/ in the last 5 minutes.',
+      runbook: 'rows-rejected',
+      source: { kind: 'metric', metric: rs(stage, 'producer', 'RowsRejected', 'Sum', 300) },
+      threshold: 0,
+      comparison: 'GreaterThanThreshold',
+      evaluationPeriods: 1,
+      treatMissingData: 'notBreaching',
+      unit: 'rows',
+    },
+    {
+      id: 'budget-80',
+      service: 'cost-tracker',
+      severity: 'warning',
+      delivery: 'silent',
+      title: 'Month-to-date cost reached 80% of the budget',
+      meaning:
+        'BudgetUtilizationPercent (Cost Explorer month-to-date, lags about a day) is at or above 80. ' +
+        'The alert itself is BudgetThresholdCrossed.v1 (once per month per threshold).',
+      runbook: 'budget',
+      source: {
+        kind: 'metric',
+        metric: rs(stage, 'cost-tracker', 'BudgetUtilizationPercent', 'Maximum', 3600),
+      },
+      threshold: 80,
+      comparison: 'GreaterThanOrEqualToThreshold',
+      evaluationPeriods: 1,
+      // The figure changes once a day; keep the last state through gaps.
+      treatMissingData: 'ignore',
+      unit: 'percent',
+    },
+    {
+      id: 'budget-100',
+      service: 'cost-tracker',
+      severity: 'critical',
+      delivery: 'silent',
+      title: 'Month-to-date cost reached the budget',
+      meaning: 'BudgetUtilizationPercent is at or above 100. The alert itself is BudgetThresholdCrossed.v1.',
+      runbook: 'budget',
+      source: {
+        kind: 'metric',
+        metric: rs(stage, 'cost-tracker', 'BudgetUtilizationPercent', 'Maximum', 3600),
+      },
+      threshold: 100,
+      comparison: 'GreaterThanOrEqualToThreshold',
+      evaluationPeriods: 1,
+      treatMissingData: 'ignore',
+      unit: 'percent',
+    },
+    {
+      id: 'planner-failures',
+      service: 'planner',
+      severity: 'warning',
+      delivery: 'router',
+      title: 'Planner is failing',
+      meaning:
+        'Planner messages that failed (PlannerErrors) plus planner invocations that crashed (AWS/Lambda Errors) ' +
+        'in 2 of the last 3 periods of 5 minutes. Messages that keep failing end in the planner DLQ (critical).',
+      runbook: 'planner-failures',
+      source: {
+        kind: 'math',
+        expression: 'FILL(handled, 0) + FILL(crashed, 0)',
+        label: 'Planner failures',
+        periodSeconds: 300,
+        metrics: {
+          handled: rs(stage, 'planner', 'PlannerErrors', 'Sum', 300),
+          crashed: {
+            namespace: LAMBDA_NAMESPACE,
+            metricName: 'Errors',
+            dimensions: { FunctionName: functionName(stage, 'planner') },
+            statistic: 'Sum',
+            periodSeconds: 300,
+          },
+        },
+      },
+      threshold: 0,
+      comparison: 'GreaterThanThreshold',
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      treatMissingData: 'notBreaching',
+      unit: 'failures',
+    },
+  ];
+  return drafts.map(({ meaning, ...d }) => ({
+    ...d,
+    name: alarmName(stage, d.severity, d.id),
+    topic: d.severity,
+    datapointsToAlarm: d.datapointsToAlarm ?? d.evaluationPeriods,
+    description: `[${d.severity.toUpperCase()}] ${meaning} Runbook: ${runbookUrl(d.runbook, options.repoUrl)}`,
+  }));
+}
+
+function dlqRunbook(queue: QueueName): string {
+  return queue === 'ruleTargets' ? 'dlq-rule-targets' : 'dlq-not-empty';
+}
+
+/** The definition of an alarm by its physical name, if it is one of the stage's. */
+export function alarmByName(stage: string, name: string, options: AlarmOptions = {}): AlarmDef | undefined {
+  return alarmDefinitions(stage, options).find((a) => a.name === name);
+}
+
+const SEVERITIES: readonly Severity[] = ['critical', 'warning', 'info'];
+
+/**
+ * The severity an alarm name encodes (`rowstream-<stage>-<severity>-…`), for alarms that are not in
+ * the definitions (added by hand, or of an older deployment). `null` when the name says nothing.
+ */
+export function severityFromAlarmName(stage: string, name: string): Severity | null {
+  const prefix = `${APP}-${stage}-`;
+  if (!name.startsWith(prefix)) return null;
+  const rest = name.slice(prefix.length);
+  return SEVERITIES.find((s) => rest.startsWith(`${s}-`)) ?? null;
+}
+
+/** Every metric an alarm reads (for catalog checks). */
+export function alarmMetrics(def: AlarmDef): readonly MetricRef[] {
+  return def.source.kind === 'metric' ? [def.source.metric] : Object.values(def.source.metrics);
+}

@@ -1,0 +1,136 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { z } from 'zod';
+import { parse } from '../../events/bus.ts';
+import { eventBridgeBus } from '../../events/eventbridge.ts';
+import { type AwsClients, awsClients, awsSettingsFromEnv } from '../shared/aws.ts';
+import { CommonEnv, loadConfig } from '../shared/config.ts';
+import { emfSink } from '../shared/emf.ts';
+import { createLogger, type Logger } from '../shared/logger.ts';
+import { BufferedMetrics, type MetricsPort } from '../shared/metrics.ts';
+import { snsNotifier } from './adapters/sns.ts';
+import { dynamoAlarmState, dynamoIdempotency } from './adapters/state.ts';
+import { type AlarmRouterDeps, createAlarmRouter, type RouteOutcome } from './core.ts';
+import { routingConfig } from './routing.ts';
+
+export const AlarmRouterEnv = CommonEnv.extend({
+  ROWSTREAM_STATE_TABLE: z.string().min(1),
+  ROWSTREAM_BUS_NAME: z.string().min(1),
+  ROWSTREAM_TOPIC_CRITICAL_ARN: z.string().min(1),
+  ROWSTREAM_TOPIC_WARNING_ARN: z.string().min(1),
+  ROWSTREAM_TOPIC_INFO_ARN: z.string().min(1),
+  /** Public repository URL for runbook links (…/blob/main). */
+  ROWSTREAM_REPO_URL: z.url().optional(),
+  /** JSON overrides of the routing configuration (routing.ts). */
+  ROWSTREAM_ALERT_ROUTING: z.string().optional(),
+});
+export type AlarmRouterConfig = z.infer<typeof AlarmRouterEnv>;
+
+export interface SqsRecordLike {
+  readonly messageId: string;
+  readonly body: string;
+}
+export interface SqsEventLike {
+  readonly Records: SqsRecordLike[];
+}
+export interface BatchResponse {
+  batchItemFailures: { itemIdentifier: string }[];
+}
+
+export interface AlarmRouterService {
+  handler(event: SqsEventLike, context?: unknown): Promise<BatchResponse>;
+  /** One SQS record: parse, route. Throws when the message must come back. */
+  processRecord(record: SqsRecordLike): Promise<RouteOutcome>;
+  readonly deps: AlarmRouterDeps;
+}
+
+export interface AlarmRouterWiring {
+  readonly config: AlarmRouterConfig;
+  readonly clients: AwsClients;
+  readonly logger?: Logger;
+  readonly metrics?: MetricsPort;
+  readonly now?: () => Date;
+}
+
+/** Builds the router from explicit settings (tests, local runner); reads no process.env. */
+export function createAlarmRouterService(w: AlarmRouterWiring): AlarmRouterService {
+  const { config, clients } = w;
+  const logger =
+    w.logger ?? createLogger('alarm-router', { stage: config.ROWSTREAM_STAGE, level: config.LOG_LEVEL });
+  const routing = routingConfig({
+    stage: config.ROWSTREAM_STAGE,
+    region: config.AWS_REGION,
+    topics: {
+      critical: config.ROWSTREAM_TOPIC_CRITICAL_ARN,
+      warning: config.ROWSTREAM_TOPIC_WARNING_ARN,
+      info: config.ROWSTREAM_TOPIC_INFO_ARN,
+    },
+    ...(config.ROWSTREAM_REPO_URL ? { repoUrl: config.ROWSTREAM_REPO_URL } : {}),
+    overrides: config.ROWSTREAM_ALERT_ROUTING,
+  });
+  const metrics =
+    w.metrics ??
+    new BufferedMetrics({
+      sink: emfSink(config.ROWSTREAM_METRICS_SINK),
+      defaultDimensions: { Service: 'alarm-router', Stage: config.ROWSTREAM_STAGE },
+      onSinkError: (e) => logger.warn('metrics sink failed', { error: e as Error }),
+    });
+  const deps: AlarmRouterDeps = {
+    config: routing,
+    idempotency: dynamoIdempotency(clients.doc, config.ROWSTREAM_STATE_TABLE),
+    alarmState: dynamoAlarmState(clients.doc, config.ROWSTREAM_STATE_TABLE, routing.idempotencyTtlSeconds),
+    notifier: snsNotifier(clients.sns),
+    bus: eventBridgeBus(clients.events, config.ROWSTREAM_BUS_NAME),
+    metrics,
+    log: { info: (m, a) => logger.info(m, a ?? {}), warn: (m, a) => logger.warn(m, a ?? {}) },
+    now: w.now ?? (() => new Date()),
+  };
+  return alarmRouterFromDeps(deps, logger);
+}
+
+/** The SQS layer over the core (partial batch failures); unit tests use it with fakes. */
+export function alarmRouterFromDeps(deps: AlarmRouterDeps, logger?: Logger): AlarmRouterService {
+  const router = createAlarmRouter(deps);
+  const processRecord = async (record: SqsRecordLike) => router.route(parse(record.body));
+  const processor = new BatchProcessor(EventType.SQS);
+  const handler = async (event: SqsEventLike, context?: unknown): Promise<BatchResponse> => {
+    const recordHandler = async (record: SqsRecordLike) => {
+      try {
+        return await processRecord(record);
+      } catch (e) {
+        // Parse errors and in-progress claims alike go back to the queue; poison messages end in the DLQ,
+        // whose alarm notifies the critical topic directly.
+        logger?.warn('message failed; it goes back to the queue', {
+          messageId: record.messageId,
+          error: e as Error,
+        });
+        throw e;
+      }
+    };
+    try {
+      return (await processPartialResponse(event, recordHandler, processor, {
+        ...(context ? { context: context as never } : {}),
+        throwOnFullBatchFailure: false,
+      })) as BatchResponse;
+    } finally {
+      await deps.metrics.flush();
+    }
+  };
+  return { handler, processRecord, deps };
+}
+
+/** Builds the router from process.env (fails fast naming a missing setting). */
+export function alarmRouterFromEnv(env: NodeJS.ProcessEnv = process.env): AlarmRouterService {
+  const config = loadConfig(AlarmRouterEnv, env);
+  return createAlarmRouterService({
+    config,
+    clients: awsClients({ ...awsSettingsFromEnv(env), region: config.AWS_REGION }),
+  });
+}
+
+// Lambda entry: built once, on first use, so importing the module stays cheap.
+let service: AlarmRouterService | null = null;
+
+export const handler = async (event: SqsEventLike, context?: unknown): Promise<BatchResponse> => {
+  service ??= alarmRouterFromEnv();
+  return service.handler(event, context);
+};

@@ -1,0 +1,31 @@
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { Snapshot, SnapshotsPort } from '../core.ts';
+
+const LATEST = 'inventory#latest';
+
+/** {@link SnapshotsPort} over the state table: `inventory#latest` plus `inventory#<takenAt>` with a TTL. */
+export function dynamoSnapshots(doc: DynamoDBDocumentClient, table: string): SnapshotsPort {
+  return {
+    async latest() {
+      const out = await doc.send(
+        new GetCommand({ TableName: table, Key: { pk: LATEST }, ConsistentRead: true }),
+      );
+      if (!out.Item) return null;
+      return {
+        snapshotId: out.Item.snapshotId,
+        takenAt: out.Item.takenAt,
+        metrics: out.Item.metrics,
+      } as Snapshot;
+    },
+    async save(snapshot, historyDays) {
+      const expiresAt = Math.floor(Date.parse(snapshot.takenAt) / 1000) + historyDays * 24 * 3600;
+      await doc.send(
+        new PutCommand({
+          TableName: table,
+          Item: { pk: `inventory#${snapshot.takenAt}`, ...snapshot, expiresAt },
+        }),
+      );
+      await doc.send(new PutCommand({ TableName: table, Item: { pk: LATEST, ...snapshot } }));
+    },
+  };
+}

@@ -1,0 +1,243 @@
+import type { BusPort } from '../../events/bus.ts';
+import { event, publish } from '../../events/bus.ts';
+import type { JobStatus } from '../../events/catalog.ts';
+import { eventIdFor, jobIdFor } from '../../events/ids.ts';
+import { isTerminal } from '../shared/jobs.ts';
+import type { MetricsPort, MetricUnit } from '../shared/metrics.ts';
+import type { InventoryDefinition } from './definition.ts';
+
+// ---------------------------------------------------------------------------------------------------
+// Ports
+
+/** One object of a listing page: only what the aggregation needs (keys are never kept across pages). */
+export interface ObjectEntry {
+  readonly key: string;
+  readonly size: number;
+  readonly lastModified: Date;
+  readonly etag: string;
+  /** null when the bucket is unversioned. */
+  readonly versionId: string | null;
+}
+
+export interface ObjectsPort {
+  /** Current objects under a prefix, one page (<= 1000) at a time (ListObjectsV2). */
+  pages(prefix: string): AsyncIterable<readonly ObjectEntry[]>;
+  /** Latest versions under a prefix with their version ids (ListObjectVersions, IsLatest). */
+  latestVersionPages(prefix: string): AsyncIterable<readonly ObjectEntry[]>;
+}
+
+export interface InventoryJobsPort {
+  /** Jobs with a status (GSI byStatus, Select COUNT, all pages). */
+  countByStatus(status: JobStatus): Promise<number>;
+  /** Sum of rowsDelivered of jobs with a status updated after a time (GSI byStatus). */
+  rowsDeliveredSince(status: JobStatus, updatedAfter: string): Promise<number>;
+  /** Statuses of the given jobs that exist. */
+  statuses(jobIds: readonly string[]): Promise<ReadonlyMap<string, JobStatus>>;
+}
+
+export interface SnapshotMetric {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+  readonly unit: MetricUnit;
+}
+
+export interface Snapshot {
+  readonly snapshotId: string;
+  readonly takenAt: string;
+  readonly metrics: readonly SnapshotMetric[];
+}
+
+export interface SnapshotsPort {
+  latest(): Promise<Snapshot | null>;
+  /** Stores as latest and in the history (kept `historyDays`). */
+  save(snapshot: Snapshot, historyDays: number): Promise<void>;
+}
+
+export interface LogPort {
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+}
+
+export interface DimsDeps {
+  readonly bucket: string;
+  readonly stage: string;
+  readonly definition: InventoryDefinition;
+  readonly objects: ObjectsPort;
+  readonly jobs: InventoryJobsPort;
+  readonly snapshots: SnapshotsPort;
+  readonly bus: BusPort;
+  readonly metrics: MetricsPort;
+  readonly log: LogPort;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Pure parts
+
+export interface DriftedMetric extends SnapshotMetric {
+  readonly previous: number | null;
+  readonly driftPercent: number | null;
+}
+
+const labelKey = (m: Pick<SnapshotMetric, 'name' | 'labels'>) =>
+  `${m.name}|${Object.entries(m.labels)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')}`;
+
+/**
+ * Change of each metric against the previous snapshot, in percent of the previous value (signed).
+ * From 0 to anything is 100%; a metric new in this snapshot has no drift (null).
+ */
+export function compareSnapshots(
+  current: readonly SnapshotMetric[],
+  previous: Snapshot | null,
+): DriftedMetric[] {
+  const before = new Map((previous?.metrics ?? []).map((m) => [labelKey(m), m.value]));
+  return current.map((m) => {
+    const prev = before.get(labelKey(m));
+    if (prev === undefined) return { ...m, previous: null, driftPercent: null };
+    const driftPercent = prev === 0 ? (m.value === 0 ? 0 : 100) : ((m.value - prev) / Math.abs(prev)) * 100;
+    return { ...m, previous: prev, driftPercent: Math.round(driftPercent * 100) / 100 };
+  });
+}
+
+/** The metrics whose drift exceeds the tolerance, either direction. */
+export function beyondTolerance(
+  metrics: readonly DriftedMetric[],
+  tolerancePercent: number,
+): DriftedMetric[] {
+  return metrics.filter((m) => m.driftPercent !== null && Math.abs(m.driftPercent) > tolerancePercent);
+}
+
+/** Object count and bytes under a prefix, aggregated page by page: constant memory whatever the count. */
+export async function summarizePrefix(
+  objects: ObjectsPort,
+  prefix: string,
+): Promise<{ count: number; bytes: number }> {
+  let count = 0;
+  let bytes = 0;
+  for await (const page of objects.pages(prefix)) {
+    count += page.length;
+    for (const o of page) bytes += o.size;
+  }
+  return { count, bytes };
+}
+
+/**
+ * The oldest object (latest version) under the prefix whose job has not finished: no job record for
+ * that object version, or a job still PLANNED/RUNNING. Per page, only objects older than the best
+ * found so far are looked up, oldest first, so memory stays per page and lookups shrink as it goes.
+ */
+export async function oldestUnprocessed(
+  deps: Pick<DimsDeps, 'objects' | 'jobs' | 'bucket'>,
+  prefix: string,
+): Promise<ObjectEntry | null> {
+  let oldest: ObjectEntry | null = null;
+  for await (const page of deps.objects.latestVersionPages(prefix)) {
+    const candidates = page
+      .filter((o) => !o.key.endsWith('/') && (!oldest || o.lastModified < oldest.lastModified))
+      .sort((a, b) => a.lastModified.getTime() - b.lastModified.getTime());
+    if (candidates.length === 0) continue;
+    const ids = candidates.map((o) => jobIdFor(deps.bucket, o.key, { versionId: o.versionId, etag: o.etag }));
+    const statuses = await deps.jobs.statuses(ids);
+    const index = ids.findIndex((id) => {
+      const s = statuses.get(id);
+      return s === undefined || !isTerminal(s);
+    });
+    if (index >= 0) oldest = candidates[index] ?? oldest;
+  }
+  return oldest;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The run
+
+export interface DimsSummary {
+  readonly snapshot: Snapshot;
+  readonly metrics: readonly DriftedMetric[];
+  readonly drift: readonly DriftedMetric[];
+  readonly previousSnapshotId: string | null;
+  readonly oldestUnprocessedKey: string | null;
+}
+
+const COMPLETED: readonly JobStatus[] = ['COMPLETED', 'COMPLETED_WITH_REJECTS'];
+
+/** One inventory: measure, publish as EMF, compare with the previous snapshot, store, announce. */
+export async function runOnce(deps: DimsDeps, now: Date): Promise<DimsSummary> {
+  const d = deps.definition;
+  const metrics: SnapshotMetric[] = [];
+  for (const prefix of d.prefixes) {
+    const { count, bytes } = await summarizePrefix(deps.objects, prefix);
+    metrics.push({ name: 'InventoryObjects', labels: { Prefix: prefix }, value: count, unit: 'Count' });
+    metrics.push({ name: 'InventoryBytes', labels: { Prefix: prefix }, value: bytes, unit: 'Bytes' });
+  }
+  for (const status of d.jobs.statuses) {
+    metrics.push({
+      name: 'InventoryJobs',
+      labels: { Status: status },
+      value: await deps.jobs.countByStatus(status),
+      unit: 'Count',
+    });
+  }
+  const since = new Date(now.getTime() - d.rowsDelivered.windowHours * 3600_000).toISOString();
+  let rows = 0;
+  for (const status of COMPLETED) rows += await deps.jobs.rowsDeliveredSince(status, since);
+  metrics.push({ name: 'InventoryRowsDelivered24h', labels: {}, value: rows, unit: 'Count' });
+  let oldestKey: string | null = null;
+  if (d.oldestUnprocessed) {
+    const oldest = await oldestUnprocessed(deps, d.oldestUnprocessed.prefix);
+    oldestKey = oldest?.key ?? null;
+    const age = oldest ? Math.max(0, Math.round((now.getTime() - oldest.lastModified.getTime()) / 1000)) : 0;
+    metrics.push({ name: 'InventoryOldestUnprocessedSeconds', labels: {}, value: age, unit: 'Seconds' });
+  }
+
+  const previous = await deps.snapshots.latest();
+  const compared = compareSnapshots(metrics, previous);
+  const drift = beyondTolerance(compared, d.tolerancePercent);
+  const maxDrift = Math.max(0, ...compared.map((m) => Math.abs(m.driftPercent ?? 0)));
+  const snapshot: Snapshot = { snapshotId: now.toISOString(), takenAt: now.toISOString(), metrics };
+
+  for (const m of metrics) {
+    deps.metrics.record(m.name, m.value, m.unit, {
+      dimensions: m.labels,
+      // The key is user data: a property (searchable in Logs), never a dimension.
+      properties: m.name === 'InventoryOldestUnprocessedSeconds' && oldestKey ? { oldestKey } : {},
+    });
+  }
+  if (previous) deps.metrics.record('InventoryDriftPercent', maxDrift, 'Percent');
+
+  await deps.snapshots.save(snapshot, d.historyDays);
+  await publish(deps.bus, [
+    event('InventoryPublished.v1', {
+      eventId: eventIdFor('InventoryPublished', deps.stage, snapshot.snapshotId),
+      occurredAt: now.toISOString(),
+      snapshotId: snapshot.snapshotId,
+      tolerancePercent: d.tolerancePercent,
+      metrics: compared.map(toEventMetric),
+      drift: drift.map(toEventMetric),
+    }),
+  ]);
+  await deps.metrics.flush();
+  deps.log.info('inventory published', {
+    snapshotId: snapshot.snapshotId,
+    metrics: metrics.length,
+    drift: drift.map((m) => `${labelKey(m)} ${m.previous} -> ${m.value} (${m.driftPercent}%)`),
+  });
+  return {
+    snapshot,
+    metrics: compared,
+    drift,
+    previousSnapshotId: previous?.snapshotId ?? null,
+    oldestUnprocessedKey: oldestKey,
+  };
+}
+
+const toEventMetric = (m: DriftedMetric) => ({
+  name: m.name,
+  labels: { ...m.labels },
+  value: m.value,
+  unit: m.unit,
+  previous: m.previous,
+  driftPercent: m.driftPercent,
+});
