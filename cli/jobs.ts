@@ -1,0 +1,51 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { JOB_STATUSES, type JobStatus } from '../events/catalog.ts';
+import { JobRecord } from '../services/shared/jobs.ts';
+
+/** What the CLI and the dashboard read about jobs. */
+export interface JobsPort {
+  get(jobId: string): Promise<JobRecord | null>;
+  /** Newest first (by updatedAt), at most `limit`. */
+  list(options: { statuses?: readonly JobStatus[]; limit: number }): Promise<JobRecord[]>;
+}
+
+/** Items that do not match the shared shape are skipped (never crash a status view), not repaired. */
+function parseJob(item: Record<string, unknown> | undefined): JobRecord | null {
+  if (!item) return null;
+  const parsed = JobRecord.safeParse(item);
+  return parsed.success ? parsed.data : null;
+}
+
+/** {@link JobsPort} over the jobs table and its byStatus GSI (no scans). */
+export function dynamoJobs(doc: DynamoDBDocumentClient, table: string): JobsPort {
+  return {
+    async get(jobId) {
+      const out = await doc.send(new GetCommand({ TableName: table, Key: { jobId }, ConsistentRead: true }));
+      return parseJob(out.Item);
+    },
+    async list({ statuses = JOB_STATUSES, limit }) {
+      const perStatus = await Promise.all(
+        statuses.map(async (status) => {
+          const out = await doc.send(
+            new QueryCommand({
+              TableName: table,
+              IndexName: 'byStatus',
+              KeyConditionExpression: '#s = :s',
+              ExpressionAttributeNames: { '#s': 'status' },
+              ExpressionAttributeValues: { ':s': status },
+              ScanIndexForward: false,
+              Limit: limit,
+            }),
+          );
+          return (out.Items ?? []).map((i) => parseJob(i)).filter((j): j is JobRecord => j !== null);
+        }),
+      );
+      return newestFirst(perStatus.flat()).slice(0, limit);
+    },
+  };
+}
+
+export function newestFirst(jobs: readonly JobRecord[]): JobRecord[] {
+  return [...jobs].sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : a.updatedAt > b.updatedAt ? -1 : 0));
+}

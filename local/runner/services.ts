@@ -1,0 +1,117 @@
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type StackOutputs, serviceEnvironment } from '../../topology/topology.ts';
+
+export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+
+/**
+ * The processes the local runner keeps alive, one per service so a crash of one never takes the others:
+ * the SQS-triggered Lambdas run through runSqsLambda, the producer is its own long-running main, and one
+ * scheduler process fires the scheduled services (moto never fires scheduled rules itself).
+ */
+export const RUNNER_SERVICES = ['planner', 'producer', 'alarm-router', 'scheduler'] as const;
+export type RunnerService = (typeof RUNNER_SERVICES)[number];
+
+export interface ServiceSpec {
+  readonly name: RunnerService;
+  /** Script relative to the repo root. */
+  readonly entry: string;
+  readonly args: readonly string[];
+  readonly description: string;
+}
+
+export const SERVICE_SPECS: Record<RunnerService, ServiceSpec> = {
+  planner: {
+    name: 'planner',
+    entry: 'local/runner/service.ts',
+    args: ['planner'],
+    description: 'planner handler on the planner queue (runSqsLambda)',
+  },
+  producer: {
+    name: 'producer',
+    entry: 'services/producer/main.ts',
+    args: [],
+    description: 'producer main (long-running, polls the producer queue)',
+  },
+  'alarm-router': {
+    name: 'alarm-router',
+    entry: 'local/runner/service.ts',
+    args: ['alarm-router'],
+    description: 'alarm-router handler on the alarm-router queue (runSqsLambda)',
+  },
+  scheduler: {
+    name: 'scheduler',
+    entry: 'local/runner/service.ts',
+    args: ['scheduler'],
+    description: 'fires cost-tracker and dims-publisher on their schedules',
+  },
+};
+
+export function isRunnerService(name: string): name is RunnerService {
+  return (RUNNER_SERVICES as readonly string[]).includes(name);
+}
+
+/** Text that the process's command line contains, to tell our process from a recycled pid. */
+export function markerOf(spec: ServiceSpec): string {
+  return [spec.entry, ...spec.args].join(' ');
+}
+
+/** Where the runner keeps each service's log, pid file and EMF metrics file. */
+export function runnerPaths(stateDir: string) {
+  const logs = join(stateDir, 'logs');
+  const run = join(stateDir, 'run');
+  const metrics = join(stateDir, 'metrics');
+  return {
+    stateDir,
+    logs,
+    run,
+    metrics,
+    of(name: RunnerService) {
+      return {
+        log: join(logs, `${name}.log`),
+        pid: join(run, `${name}.pid`),
+        metrics: join(metrics, `${name}.emf.jsonl`),
+      };
+    },
+    /** The scheduler process writes each scheduled service's EMF into its own file. */
+    metricsOf(service: string) {
+      return join(metrics, `${service}.emf.jsonl`);
+    },
+  };
+}
+export type RunnerPaths = ReturnType<typeof runnerPaths>;
+
+/** How long the local runner waits between schedule firings: the topology's interval / speed-up. */
+export function scheduleSpeedup(env: NodeJS.ProcessEnv): number {
+  const raw = env.ROWSTREAM_SCHEDULE_SPEEDUP;
+  if (raw === undefined || raw === '') return 1;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new Error(`ROWSTREAM_SCHEDULE_SPEEDUP=${raw} must be a positive number`);
+  return n;
+}
+
+/**
+ * The environment a service process gets: the caller's (PATH, credentials), then where its resources
+ * are (the same variables the SST stacks set in the cloud), then where its EMF goes.
+ */
+export function serviceEnv(
+  outputs: StackOutputs,
+  name: RunnerService,
+  paths: RunnerPaths,
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  return {
+    ...base,
+    ...serviceEnvironment(outputs),
+    ROWSTREAM_METRICS_SINK: `file:${paths.of(name).metrics}`,
+    ROWSTREAM_STATE_DIR: paths.stateDir,
+    ROWSTREAM_SCHEDULE_SPEEDUP: base.ROWSTREAM_SCHEDULE_SPEEDUP ?? '1',
+    LOG_LEVEL: base.LOG_LEVEL ?? 'INFO',
+    // The local dashboard is live (polls every 1.5 s): the producer's default 10 s EMF flush would make
+    // its throughput chart step. Only a default: an explicit setting wins.
+    ROWSTREAM_PRODUCER_METRICS_FLUSH_MS: base.ROWSTREAM_PRODUCER_METRICS_FLUSH_MS ?? '2000',
+    // The SDK's notice about future Node versions would open every service log; it says nothing about us.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+}
