@@ -1,0 +1,88 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: CloudFormation templates are untyped JSON, walked by shape.
+import { Template } from 'aws-cdk-lib/assertions';
+import { App, getStack } from 'sst/constructs';
+import { initProject } from 'sst/project.js';
+import { rowstreamApp, STACKS } from '../../stacks/app.ts';
+import type { DeploySettings } from '../../stacks/settings.ts';
+
+/** Settings a test stage deploys with: stub VPC and MSK values (synthesis never looks them up). */
+export function testSettings(overrides: Partial<DeploySettings> = {}): DeploySettings {
+  return {
+    vpc: {
+      vpcId: 'vpc-0123456789abcdef0',
+      subnetIds: ['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0bbbbbbbbbbbbbbb2'],
+      azs: ['eu-west-1a', 'eu-west-1b'],
+    },
+    kafka: {
+      auth: 'msk-iam',
+      brokers: 'b-1.rowstream.abc123.c2.kafka.eu-west-1.amazonaws.com:9098',
+      secretArn: null,
+      clusterArn:
+        'arn:aws:kafka:eu-west-1:123456789012:cluster/rowstream/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab-2',
+      topic: 'rowstream.rows',
+    },
+    producer: {
+      cpu: 512,
+      memoryMiB: 1024,
+      desiredCount: 1,
+      spot: false,
+      image: 'public.ecr.aws/docker/library/node:22-slim',
+    },
+    lifecycle: { rejectedExpireDays: 90, processedExpireDays: 30 },
+    monthlyBudgetUsd: 50,
+    logRetentionDays: 30,
+    ...overrides,
+  };
+}
+
+export type StackName = (typeof STACKS)[number]['name'];
+
+export interface Synthesized {
+  readonly stage: string;
+  readonly templates: Record<StackName, Template>;
+  /** Every resource of every stack: logical id -> { Type, Properties, ... }, with its stack. */
+  readonly resources: readonly {
+    stack: StackName;
+    id: string;
+    type: string;
+    props: Record<string, any>;
+    raw: any;
+  }[];
+}
+
+let initialized: string | null = null;
+
+/**
+ * Synthesizes the whole app for a stage, offline: `initProject` reads sst.config.ts (config only), the
+ * App runs every stack exactly as `sst deploy` does, and each stack becomes a CloudFormation template.
+ */
+export async function synth(stage: string, settings: DeploySettings = testSettings()): Promise<Synthesized> {
+  if (initialized !== stage) {
+    await initProject({ stage });
+    initialized = stage;
+  }
+  const app = new App({
+    mode: 'deploy',
+    stage,
+    name: 'rowstream',
+    region: 'eu-west-1',
+    account: '123456789012',
+  });
+  rowstreamApp(app, settings);
+  const templates = Object.fromEntries(
+    STACKS.map((s) => [
+      s.name,
+      Template.fromStack(getStack(s) as unknown as Parameters<typeof Template.fromStack>[0]),
+    ]),
+  ) as Record<StackName, Template>;
+  const resources = Object.entries(templates).flatMap(([stack, t]) =>
+    Object.entries(t.toJSON().Resources as Record<string, any>).map(([id, raw]) => ({
+      stack: stack as StackName,
+      id,
+      type: raw.Type as string,
+      props: (raw.Properties ?? {}) as Record<string, any>,
+      raw,
+    })),
+  );
+  return { stage, templates, resources };
+}
