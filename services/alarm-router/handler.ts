@@ -1,4 +1,3 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { z } from 'zod';
 import { parse } from '../../events/bus.ts';
 import { eventBridgeBus } from '../../events/eventbridge.ts';
@@ -7,6 +6,12 @@ import { CommonEnv, loadConfig } from '../shared/config.ts';
 import { emfSink } from '../shared/emf.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { BufferedMetrics, type MetricsPort } from '../shared/metrics.ts';
+import {
+  type BatchResponse,
+  type SqsEventLike,
+  type SqsRecordLike,
+  sqsBatchHandler,
+} from '../shared/sqs-batch.ts';
 import { snsNotifier } from './adapters/sns.ts';
 import { dynamoAlarmState, dynamoIdempotency } from './adapters/state.ts';
 import { type AlarmRouterDeps, createAlarmRouter, type RouteOutcome } from './core.ts';
@@ -24,17 +29,6 @@ export const AlarmRouterEnv = CommonEnv.extend({
   ROWSTREAM_ALERT_ROUTING: z.string().optional(),
 });
 export type AlarmRouterConfig = z.infer<typeof AlarmRouterEnv>;
-
-export interface SqsRecordLike {
-  readonly messageId: string;
-  readonly body: string;
-}
-export interface SqsEventLike {
-  readonly Records: SqsRecordLike[];
-}
-export interface BatchResponse {
-  batchItemFailures: { itemIdentifier: string }[];
-}
 
 export interface AlarmRouterService {
   handler(event: SqsEventLike, context?: unknown): Promise<BatchResponse>;
@@ -91,30 +85,16 @@ export function createAlarmRouterService(w: AlarmRouterWiring): AlarmRouterServi
 export function alarmRouterFromDeps(deps: AlarmRouterDeps, logger?: Logger): AlarmRouterService {
   const router = createAlarmRouter(deps);
   const processRecord = async (record: SqsRecordLike) => router.route(parse(record.body));
-  const processor = new BatchProcessor(EventType.SQS);
-  const handler = async (event: SqsEventLike, context?: unknown): Promise<BatchResponse> => {
-    const recordHandler = async (record: SqsRecordLike) => {
-      try {
-        return await processRecord(record);
-      } catch (e) {
-        // Parse errors and in-progress claims alike go back to the queue; poison messages end in the DLQ,
-        // whose alarm notifies the critical topic directly.
-        logger?.warn('message failed; it goes back to the queue', {
-          messageId: record.messageId,
-          error: e as Error,
-        });
-        throw e;
-      }
-    };
-    try {
-      return (await processPartialResponse(event, recordHandler, processor, {
-        ...(context ? { context: context as never } : {}),
-        throwOnFullBatchFailure: false,
-      })) as BatchResponse;
-    } finally {
-      await deps.metrics.flush();
-    }
-  };
+  const handler = sqsBatchHandler(processRecord, {
+    metrics: deps.metrics,
+    // Parse errors and in-progress claims alike go back to the queue; poison messages end in the DLQ,
+    // whose alarm notifies the critical topic directly.
+    onRecordError: (record, e) =>
+      logger?.warn('message failed; it goes back to the queue', {
+        messageId: record.messageId,
+        error: e as Error,
+      }),
+  });
   return { handler, processRecord, deps };
 }
 

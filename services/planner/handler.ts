@@ -1,4 +1,3 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { z } from 'zod';
 import { eventBridgeBus } from '../../events/eventbridge.ts';
 import { PREFIXES } from '../../topology/topology.ts';
@@ -7,6 +6,12 @@ import { boolFromEnv, CommonEnv, intFromEnv, loadConfig } from '../shared/config
 import { emfSink } from '../shared/emf.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { BufferedMetrics, type MetricsPort } from '../shared/metrics.ts';
+import {
+  type BatchResponse,
+  type SqsEventLike,
+  type SqsRecordLike,
+  sqsBatchHandler,
+} from '../shared/sqs-batch.ts';
 import { dynamoCountCache, dynamoJobStore } from './adapters/dynamo.ts';
 import { s3ObjectStore } from './adapters/s3.ts';
 import { type LogPort, type PlannerDeps, type PlanOutcome, planObject } from './core.ts';
@@ -28,18 +33,6 @@ export const PlannerEnv = CommonEnv.extend({
   ROWSTREAM_PLANNER_READ_TAGS: boolFromEnv(true),
 });
 export type PlannerConfig = z.infer<typeof PlannerEnv>;
-
-/** The minimum of an SQS record the planner reads (structurally an aws-lambda SQSRecord). */
-export interface SqsRecordLike {
-  readonly messageId: string;
-  readonly body: string;
-}
-export interface SqsEventLike {
-  readonly Records: SqsRecordLike[];
-}
-export interface BatchResponse {
-  batchItemFailures: { itemIdentifier: string }[];
-}
 
 export interface Planner {
   /** Lambda-style entry: partial batch failures for the records that threw. */
@@ -110,31 +103,16 @@ export function plannerFromDeps(deps: PlannerDeps): Planner {
     for (const r of n.records) outcomes.push(await planObject(deps, r));
     return outcomes;
   };
-  const processor = new BatchProcessor(EventType.SQS);
-  const handler = async (event: SqsEventLike, context?: unknown): Promise<BatchResponse> => {
-    const recordHandler = async (record: SqsRecordLike) => {
-      try {
-        return await processRecord(record);
-      } catch (e) {
-        deps.metrics.record('PlannerErrors', 1, 'Count', { properties: { messageId: record.messageId } });
-        deps.log.error('message failed; it goes back to the queue', {
-          messageId: record.messageId,
-          error: e as Error,
-        });
-        throw e;
-      }
-    };
-    try {
-      return (await processPartialResponse(event, recordHandler, processor, {
-        ...(context ? { context: context as never } : {}),
-        // A batch where every record failed is still answered record by record, like a partial one.
-        throwOnFullBatchFailure: false,
-      })) as BatchResponse;
-    } finally {
-      // Lambda freezes the process after returning: metrics left in the buffer would be lost.
-      await deps.metrics.flush();
-    }
-  };
+  const handler = sqsBatchHandler(processRecord, {
+    metrics: deps.metrics,
+    onRecordError: (record, e) => {
+      deps.metrics.record('PlannerErrors', 1, 'Count', { properties: { messageId: record.messageId } });
+      deps.log.error('message failed; it goes back to the queue', {
+        messageId: record.messageId,
+        error: e as Error,
+      });
+    },
+  });
   return { handler, processRecord, deps };
 }
 
