@@ -1,7 +1,8 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { JOB_STATUSES, type JobStatus } from '../events/catalog.ts';
 import { JobRecord } from '../services/shared/jobs.ts';
+import { jobsByStatus } from '../services/shared/jobs-table.ts';
 
 /** What the CLI and the dashboard read about jobs. */
 export interface JobsPort {
@@ -27,18 +28,12 @@ export function dynamoJobs(doc: DynamoDBDocumentClient, table: string): JobsPort
     async list({ statuses = JOB_STATUSES, limit }) {
       const perStatus = await Promise.all(
         statuses.map(async (status) => {
-          const out = await doc.send(
-            new QueryCommand({
-              TableName: table,
-              IndexName: 'byStatus',
-              KeyConditionExpression: '#s = :s',
-              ExpressionAttributeNames: { '#s': 'status' },
-              ExpressionAttributeValues: { ':s': status },
-              ScanIndexForward: false,
-              Limit: limit,
-            }),
-          );
-          return (out.Items ?? []).map((i) => parseJob(i)).filter((j): j is JobRecord => j !== null);
+          const jobs: JobRecord[] = [];
+          for await (const item of jobsByStatus(doc, table, status, { newestFirst: true, limit })) {
+            const job = parseJob(item);
+            if (job) jobs.push(job);
+          }
+          return jobs;
         }),
       );
       return newestFirst(perStatus.flat()).slice(0, limit);

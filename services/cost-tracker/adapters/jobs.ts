@@ -1,39 +1,24 @@
-import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { JobStatus } from '../../../events/catalog.ts';
 import { JobRecord } from '../../shared/jobs.ts';
+import { jobsByStatus } from '../../shared/jobs-table.ts';
 import type { JobsPort, LogPort } from '../core.ts';
 
 /** {@link JobsPort} over the jobs table and its GSI byStatus (status, updatedAt; projection ALL). */
 export function dynamoJobs(doc: DynamoDBDocumentClient, table: string, log: LogPort): JobsPort {
   return {
     async *byStatus(status: JobStatus, options = {}) {
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const out = await doc.send(
-          new QueryCommand({
-            TableName: table,
-            IndexName: 'byStatus',
-            KeyConditionExpression: options.updatedAfter ? '#s = :s AND updatedAt > :after' : '#s = :s',
-            ExpressionAttributeNames: { '#s': 'status' },
-            ExpressionAttributeValues: {
-              ':s': status,
-              ...(options.updatedAfter ? { ':after': options.updatedAfter } : {}),
-            },
-            ExclusiveStartKey: startKey,
-          }),
-        );
-        for (const item of out.Items ?? []) {
-          const job = JobRecord.safeParse(item);
-          // One malformed record must not stop the estimates of the others.
-          if (job.success) yield job.data;
-          else
-            log.warn('job record does not match JobRecord; skipped', {
-              jobId: item.jobId,
-              issues: job.error.message,
-            });
-        }
-        startKey = out.LastEvaluatedKey;
-      } while (startKey);
+      const query = options.updatedAfter ? { updatedAfter: options.updatedAfter } : {};
+      for await (const item of jobsByStatus(doc, table, status, query)) {
+        const job = JobRecord.safeParse(item);
+        // One malformed record must not stop the estimates of the others.
+        if (job.success) yield job.data;
+        else
+          log.warn('job record does not match JobRecord; skipped', {
+            jobId: item.jobId,
+            issues: job.error.message,
+          });
+      }
     },
     async setCost(jobId, cost) {
       await doc.send(

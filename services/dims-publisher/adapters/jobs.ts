@@ -1,5 +1,6 @@
-import { BatchGetCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { JobStatus } from '../../../events/catalog.ts';
+import { countJobsByStatus, jobsByStatus } from '../../shared/jobs-table.ts';
 import type { InventoryJobsPort } from '../core.ts';
 
 const BATCH_GET_MAX = 100;
@@ -7,45 +8,15 @@ const BATCH_GET_MAX = 100;
 /** {@link InventoryJobsPort} over the jobs table and its GSI byStatus; never a scan. */
 export function dynamoInventoryJobs(doc: DynamoDBDocumentClient, table: string): InventoryJobsPort {
   return {
-    async countByStatus(status) {
-      let count = 0;
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const out = await doc.send(
-          new QueryCommand({
-            TableName: table,
-            IndexName: 'byStatus',
-            KeyConditionExpression: '#s = :s',
-            ExpressionAttributeNames: { '#s': 'status' },
-            ExpressionAttributeValues: { ':s': status },
-            Select: 'COUNT',
-            ExclusiveStartKey: startKey,
-          }),
-        );
-        count += out.Count ?? 0;
-        startKey = out.LastEvaluatedKey;
-      } while (startKey);
-      return count;
-    },
+    countByStatus: (status) => countJobsByStatus(doc, table, status),
     async rowsDeliveredSince(status, updatedAfter) {
       let rows = 0;
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const out = await doc.send(
-          new QueryCommand({
-            TableName: table,
-            IndexName: 'byStatus',
-            KeyConditionExpression: '#s = :s AND updatedAt > :after',
-            ExpressionAttributeNames: { '#s': 'status' },
-            ExpressionAttributeValues: { ':s': status, ':after': updatedAfter },
-            ProjectionExpression: 'rowsDelivered',
-            ExclusiveStartKey: startKey,
-          }),
-        );
-        for (const item of out.Items ?? [])
-          rows += typeof item.rowsDelivered === 'number' ? item.rowsDelivered : 0;
-        startKey = out.LastEvaluatedKey;
-      } while (startKey);
+      for await (const item of jobsByStatus(doc, table, status, {
+        updatedAfter,
+        projection: 'rowsDelivered',
+      })) {
+        rows += typeof item.rowsDelivered === 'number' ? item.rowsDelivered : 0;
+      }
       return rows;
     },
     async statuses(jobIds) {
