@@ -1,0 +1,293 @@
+/**
+ * Helpers shared by the producer's integration tests, the chaos test and the benchmark: upload a CSV,
+ * describe it as the planner would (JobStarted.v1), run producer processes, read a topic back with an
+ * independent reader (kafkajs, read_committed), wait for job states.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { Upload } from '@aws-sdk/lib-storage';
+import { Kafka, logLevel } from 'kafkajs';
+import type { JobOptions, JobStarted } from '../../events/catalog.ts';
+import { eventIdFor, jobIdFor } from '../../events/ids.ts';
+import type { JobRecord } from '../../services/shared/jobs.ts';
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Header fields and the byte offset of the first data row (after BOM and the header record). */
+export function describeCsv(head: Buffer, delimiter = ','): { header: string[]; dataOffset: number } {
+  let start = 0;
+  if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) start = 3;
+  // Empty lines before the header are not records.
+  while (head[start] === 0x0a || (head[start] === 0x0d && head[start + 1] === 0x0a))
+    start += head[start] === 0x0a ? 1 : 2;
+  let inQ = false;
+  let i = start;
+  for (; i < head.length; i++) {
+    const b = head[i];
+    if (b === 0x22) inQ = !inQ;
+    else if (b === 0x0a && !inQ) break;
+  }
+  let line = head.subarray(start, i).toString('utf8');
+  if (line.endsWith('\r')) line = line.slice(0, -1);
+  return { header: line.split(delimiter).map((h) => h.replace(/^"|"$/g, '')), dataOffset: i + 1 };
+}
+
+export interface UploadedJob {
+  readonly job: JobStarted;
+}
+
+/** Uploads `body` (or a file path via `stream`) and builds the JobStarted the planner would publish. */
+export async function uploadJob(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  body: Buffer | { path: string; size: number; head: Buffer },
+  opts: { topic: string; totalRows: number; options?: Partial<JobOptions> },
+): Promise<JobStarted> {
+  let etag: string;
+  let size: number;
+  let head: Buffer;
+  if (Buffer.isBuffer(body)) {
+    const out = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    etag = (out.ETag ?? '').replaceAll('"', '');
+    size = body.length;
+    head = body.subarray(0, 64 * 1024);
+  } else {
+    const { createReadStream } = await import('node:fs');
+    const up = new Upload({
+      client: s3,
+      params: { Bucket: bucket, Key: key, Body: createReadStream(body.path) },
+      partSize: 64 * 1024 * 1024,
+      queueSize: 2,
+    });
+    const out = await up.done();
+    etag = (out.ETag ?? '').replaceAll('"', '');
+    size = body.size;
+    head = body.head;
+  }
+  const { header, dataOffset } = describeCsv(head, opts.options?.delimiter ?? ',');
+  const jobId = jobIdFor(bucket, key, { versionId: null, etag });
+  return {
+    eventId: eventIdFor('JobStarted', jobId),
+    occurredAt: new Date().toISOString(),
+    jobId,
+    bucket,
+    key,
+    etag,
+    versionId: null,
+    sourceUri: `s3://${bucket}/${key}`,
+    size,
+    totalRows: opts.totalRows,
+    header,
+    dataOffset,
+    topic: opts.topic,
+    options: { format: 'json', keyColumn: null, delimiter: ',', failOnBadRow: false, ...opts.options },
+  };
+}
+
+/** Puts a JobStarted on the producer queue as the bus rule would (EventBridge envelope as the body). */
+export async function sendJobStarted(sqs: SQSClient, queueUrl: string, job: JobStarted): Promise<void> {
+  const envelope = {
+    version: '0',
+    id: `${job.eventId}-${Date.now()}`,
+    'detail-type': 'JobStarted.v1',
+    source: 'rowstream.planner',
+    account: '000000000000',
+    time: new Date().toISOString(),
+    region: 'us-east-1',
+    resources: [],
+    detail: job,
+  };
+  await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(envelope) }));
+}
+
+export interface ProducerProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves when a log line matching `re` appears. */
+  waitForLog(re: RegExp, timeoutMs?: number): Promise<string>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+/** Starts `tsx services/producer/main.ts` with the given environment; logs go to `logFile`. */
+export function startProducer(env: Record<string, string>, logFile: string): ProducerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'services/producer/main.ts')], {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out: WriteStream | null = null;
+  void mkdir(dirname(logFile), { recursive: true }).then(() => {
+    out = createWriteStream(logFile, { flags: 'a' });
+  });
+  const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
+  let tail = '';
+  const onData = (d: Buffer) => {
+    out?.write(d);
+    tail += d.toString();
+    const lines = tail.split('\n');
+    tail = lines.pop() ?? '';
+    for (const line of lines) {
+      for (let i = waiters.length - 1; i >= 0; i--) {
+        const w = waiters[i]!;
+        if (w.re.test(line)) {
+          waiters.splice(i, 1);
+          w.resolve(line);
+        }
+      }
+    }
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => {
+      out?.end();
+      resolve({ code, signal });
+    }),
+  );
+  return {
+    child,
+    exited,
+    waitForLog(re, timeoutMs = 60_000) {
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(
+          () => reject(new Error(`no log line matching ${re} within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        waiters.push({
+          re,
+          resolve: (l) => {
+            clearTimeout(t);
+            resolve(l);
+          },
+        });
+      });
+    },
+    kill(signal) {
+      child.kill(signal);
+    },
+  };
+}
+
+export async function getJob(doc: DynamoDBDocumentClient, table: string, jobId: string) {
+  const out = await doc.send(new GetCommand({ TableName: table, Key: { jobId }, ConsistentRead: true }));
+  return out.Item as JobRecord | undefined;
+}
+
+export async function waitForJob(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  jobId: string,
+  done: (r: JobRecord) => boolean,
+  timeoutMs = 120_000,
+): Promise<JobRecord> {
+  const deadline = Date.now() + timeoutMs;
+  let last: JobRecord | undefined;
+  while (Date.now() < deadline) {
+    last = await getJob(doc, table, jobId);
+    if (last && done(last)) return last;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(
+    `job ${jobId} not done within ${timeoutMs} ms; last: ${JSON.stringify(last)?.slice(0, 800)}`,
+  );
+}
+
+export interface TopicRecord {
+  readonly partition: number;
+  readonly offset: string;
+  readonly key: string | null;
+  readonly value: string;
+  readonly headers: Record<string, string>;
+}
+
+/**
+ * Reads a whole topic with kafkajs (isolation read_committed, a throwaway group): an independent reader,
+ * not the producer's own scan. Stops when every partition reached its end offset as of the call.
+ */
+export async function readTopic(
+  brokers: readonly string[],
+  topic: string,
+  timeoutMs = 120_000,
+  /** When given, records are handed over one by one and not kept (big topics). */
+  visit?: (r: TopicRecord) => void,
+): Promise<TopicRecord[]> {
+  const kafka = new Kafka({
+    clientId: 'rowstream-verify',
+    brokers: [...brokers],
+    logLevel: logLevel.NOTHING,
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const target = new Map(ends.map((e) => [e.partition, BigInt(e.high)]));
+  const out: TopicRecord[] = [];
+  if ([...target.values()].every((v) => v === 0n)) return out;
+  const consumer = kafka.consumer({
+    groupId: `verify-${topic}-${Date.now()}`,
+    readUncommitted: false,
+    maxBytes: 50 << 20,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const reached = new Map<number, boolean>([...target.keys()].map((p) => [p, target.get(p) === 0n]));
+  await new Promise<void>((resolve, reject) => {
+    // kafkajs does not call eachBatch for a batch holding only a commit/abort marker, so a partition
+    // whose tail is a marker never shows its end: a quiet period after the last record ends the read.
+    let quiet: NodeJS.Timeout | null = null;
+    const armQuiet = () => {
+      if (quiet) clearTimeout(quiet);
+      quiet = setTimeout(() => {
+        clearTimeout(timer);
+        resolve();
+      }, 4000);
+    };
+    const timer = setTimeout(
+      () =>
+        reject(new Error(`topic ${topic} not read to the end in ${timeoutMs} ms (${out.length} records)`)),
+      timeoutMs,
+    );
+    consumer
+      .run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          for (const m of batch.messages) {
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = String(v);
+            const rec = {
+              partition: batch.partition,
+              offset: m.offset,
+              key: m.key ? m.key.toString() : null,
+              value: m.value ? m.value.toString() : '',
+              headers,
+            };
+            if (visit) visit(rec);
+            else out.push(rec);
+          }
+          // The end offset counts control markers too: the batch's last offset tells where we are.
+          if (BigInt(batch.lastOffset()) + 1n >= (target.get(batch.partition) ?? 0n))
+            reached.set(batch.partition, true);
+          armQuiet();
+          if ([...reached.values()].every(Boolean)) {
+            clearTimeout(timer);
+            if (quiet) clearTimeout(quiet);
+            resolve();
+          }
+        },
+      })
+      .catch(reject);
+  });
+  await consumer.disconnect();
+  return out;
+}
+
+/** `rowstream-row` headers in topic order, per partition concatenated. */
+export const rowsOf = (records: readonly TopicRecord[]) =>
+  records.map((r) => Number(r.headers['rowstream-row']));

@@ -1,0 +1,59 @@
+/** Base class of every producer error; `reason` is the machine-readable cause used in JobFailed.v1. */
+export class ProducerError extends Error {
+  override readonly name: string = 'ProducerError';
+  constructor(
+    readonly reason: string,
+    message: string,
+    readonly position?: { row?: number; byte?: number },
+  ) {
+    super(message);
+  }
+}
+
+/** The lease on the job was taken by someone else or could not be renewed: stop at once, write nothing. */
+export class LeaseLostError extends ProducerError {
+  override readonly name = 'LeaseLostError';
+  constructor(jobId: string, detail: string) {
+    super('LEASE_LOST', `lease on ${jobId} lost: ${detail}`);
+  }
+}
+
+/** A bad row while the job runs with failOnBadRow. */
+export class BadRowError extends ProducerError {
+  override readonly name = 'BadRowError';
+  constructor(row: number, byte: number, why: string) {
+    super('BAD_ROW', `bad row ${row} at byte ${byte}: ${why}`, { row, byte });
+  }
+}
+
+/** Kafka sends/commits kept failing after the configured retries. */
+export class KafkaRetriesExhaustedError extends ProducerError {
+  override readonly name = 'KafkaRetriesExhaustedError';
+  constructor(what: string, cause: unknown) {
+    super('KAFKA_RETRIES_EXHAUSTED', `${what} failed after retries: ${(cause as Error)?.message ?? cause}`);
+  }
+}
+
+/** The object could not be read (after retries), vanished or changed under the job. */
+export class SourceReadError extends ProducerError {
+  override readonly name = 'SourceReadError';
+  constructor(message: string, byte?: number) {
+    super('SOURCE_UNREADABLE', message, byte === undefined ? undefined : { byte });
+  }
+}
+
+/** The job was taken over too many times (a poison job must not loop forever). */
+export class AttemptsExhaustedError extends ProducerError {
+  override readonly name = 'AttemptsExhaustedError';
+  constructor(attempts: number) {
+    super('ATTEMPTS_EXHAUSTED', `the job was started ${attempts} times without finishing`);
+  }
+}
+
+/** Shutdown was requested (SIGTERM): not a failure, the job is handed back. */
+export class ShutdownError extends ProducerError {
+  override readonly name = 'ShutdownError';
+  constructor() {
+    super('SHUTDOWN', 'producer shutting down');
+  }
+}

@@ -1,0 +1,251 @@
+import { DeleteMessageCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { EventParseError, parse } from '../../events/bus.ts';
+import type { JobStarted } from '../../events/catalog.ts';
+import { eventBridgeBus } from '../../events/eventbridge.ts';
+import { awsClients, awsSettingsFromEnv } from '../shared/aws.ts';
+import { emfSink } from '../shared/emf.ts';
+import type { JobRecord } from '../shared/jobs.ts';
+import { createLogger } from '../shared/logger.ts';
+import { BufferedMetrics, type MetricsPort, NO_METRICS } from '../shared/metrics.ts';
+import { dynamoJobs } from './adapters/jobs-dynamo.ts';
+import { kafkajsKafka } from './adapters/kafka-kafkajs.ts';
+import { platformaticKafka } from './adapters/kafka-platformatic.ts';
+import { s3Rejects } from './adapters/rejects-s3.ts';
+import { s3Reader } from './adapters/s3-reader.ts';
+import { type JobOutcome, type ProducerDeps, runJob } from './core.ts';
+import { coreSettings, loadProducerEnv } from './settings.ts';
+
+/**
+ * The producer service: a long-running loop (plain Node locally, ECS Fargate in the cloud).
+ *
+ * Queue handling: "take by lease, delete the message, sweep expired leases". A JobStarted message is
+ * deleted as soon as the job is claimed (or found terminal / leased by a live producer); from then on
+ * the lease in the jobs table is the only claim. Each producer also sweeps the byStatus index for
+ * RUNNING jobs whose lease expired (their producer died) and takes them over. Why not heartbeat the
+ * message visibility: every crash would cost a receive (and a `busy` answer another), so a job killed
+ * a few times would reach maxReceiveCount and land in the DLQ while perfectly healthy; and a job
+ * handed back on SIGTERM would wait for the visibility timeout instead of being taken at once.
+ */
+
+const env = loadProducerEnv();
+const settings = coreSettings(env);
+const logger = createLogger('producer', { stage: env.ROWSTREAM_STAGE, level: env.LOG_LEVEL });
+logger.appendKeys({ owner: settings.owner });
+const aws = awsClients(awsSettingsFromEnv());
+const brokers = env.KAFKA_BROKERS.split(',').map((b) => b.trim());
+const kafkaSettings = {
+  brokers,
+  clientId: `rowstream-producer-${env.ROWSTREAM_STAGE}`,
+  transactionTimeoutMs: env.ROWSTREAM_PRODUCER_TRANSACTION_TIMEOUT_MS,
+  fenceRetryMs: env.ROWSTREAM_PRODUCER_FENCE_RETRY_MS,
+};
+const kafka =
+  env.ROWSTREAM_PRODUCER_KAFKA_CLIENT === 'kafkajs'
+    ? kafkajsKafka(kafkaSettings)
+    : platformaticKafka(kafkaSettings);
+const metricsOn = env.ROWSTREAM_PRODUCER_METRICS === 'true' || env.ROWSTREAM_PRODUCER_METRICS === '1';
+const buffered = metricsOn
+  ? new BufferedMetrics({
+      sink: emfSink(env.ROWSTREAM_METRICS_SINK),
+      defaultDimensions: { Service: 'producer', Stage: env.ROWSTREAM_STAGE },
+      flushIntervalMs: env.ROWSTREAM_PRODUCER_METRICS_FLUSH_MS,
+      onSinkError: (e) => logger.warn('metrics sink failed', { error: (e as Error).message }),
+    }).start()
+  : null;
+const metrics: MetricsPort = buffered ?? NO_METRICS;
+const jobs = dynamoJobs(aws.doc, env.ROWSTREAM_JOBS_TABLE);
+const shutdown = new AbortController();
+
+const deps: ProducerDeps = {
+  jobs,
+  kafka,
+  reader: s3Reader(aws.s3),
+  rejects: s3Rejects(aws.s3, env.ROWSTREAM_BUCKET),
+  bus: eventBridgeBus(aws.events, env.ROWSTREAM_BUS_NAME),
+  metrics,
+  logger,
+  now: Date.now,
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+  shutdown: shutdown.signal,
+  crash: () => {
+    logger.warn('crash hook: SIGKILL after commit');
+    process.kill(process.pid, 'SIGKILL');
+  },
+};
+
+const running = new Map<string, Promise<JobOutcome | null>>();
+let lastBusyAt = Date.now();
+
+function startJob(job: JobStarted, onDecided?: () => Promise<void>) {
+  if (running.has(job.jobId)) {
+    void onDecided?.();
+    return;
+  }
+  lastBusyAt = Date.now();
+  const p = (async () => {
+    try {
+      const outcome = await runJob(job, deps, settings, onDecided);
+      logger.info('job outcome', { jobId: job.jobId, outcome });
+      return outcome;
+    } catch (e) {
+      // Infrastructure trouble before or after the job (claim, terminal write): the lease expires and
+      // the sweeper (here or elsewhere) retries.
+      logger.error('job run crashed', { jobId: job.jobId, error: e as Error });
+      metrics.record('Errors', 1, 'Count');
+      return null;
+    } finally {
+      running.delete(job.jobId);
+      lastBusyAt = Date.now();
+    }
+  })();
+  running.set(job.jobId, p);
+}
+
+async function handleMessage(m: Message) {
+  const del = async () => {
+    await aws.sqs
+      .send(
+        new DeleteMessageCommand({
+          QueueUrl: env.ROWSTREAM_PRODUCER_QUEUE_URL,
+          ReceiptHandle: m.ReceiptHandle,
+        }),
+      )
+      .catch((e: unknown) => logger.warn('delete message failed', { error: (e as Error).message }));
+  };
+  let job: JobStarted;
+  try {
+    const ev = parse(m.Body ?? '');
+    if (ev.kind !== 'rowstream' || ev.detailType !== 'JobStarted.v1') {
+      logger.warn('not a JobStarted event; dropping it', { messageId: m.MessageId });
+      await del();
+      return;
+    }
+    job = ev.detail;
+  } catch (e) {
+    // Left on the queue: after maxReceiveCount it goes to the DLQ, whose alarm tells someone.
+    logger.error('unreadable message', {
+      messageId: m.MessageId,
+      error: e instanceof EventParseError ? e.message : String(e),
+    });
+    return;
+  }
+  startJob(job, del);
+}
+
+function jobFromRecord(r: JobRecord): JobStarted | null {
+  if (!r.header || r.dataOffset === undefined || !r.topic || !r.options || !r.etag) return null;
+  return {
+    eventId: `sweep-${r.jobId}`,
+    occurredAt: new Date().toISOString(),
+    jobId: r.jobId,
+    bucket: r.bucket,
+    key: r.key,
+    etag: r.etag,
+    versionId: r.versionId,
+    sourceUri: r.sourceUri,
+    size: r.size,
+    totalRows: r.totalRows ?? 0,
+    header: r.header,
+    dataOffset: r.dataOffset,
+    topic: r.topic,
+    options: r.options,
+  };
+}
+
+async function sweep() {
+  const free = env.ROWSTREAM_PRODUCER_CONCURRENCY - running.size;
+  if (free <= 0 || shutdown.signal.aborted) return;
+  try {
+    for (const r of await jobs.expiredLeases(free)) {
+      const job = jobFromRecord(r);
+      if (!job || running.has(job.jobId)) continue;
+      logger.info('sweeper: taking over a job whose lease expired', { jobId: r.jobId, owner: r.leaseOwner });
+      startJob(job);
+    }
+  } catch (e) {
+    logger.warn('sweep failed', { error: (e as Error).message });
+  }
+}
+
+async function pollLoop() {
+  let lastSweep = 0;
+  while (!shutdown.signal.aborted) {
+    if (Date.now() - lastSweep >= env.ROWSTREAM_PRODUCER_SWEEP_MS) {
+      lastSweep = Date.now();
+      await sweep();
+    }
+    const free = env.ROWSTREAM_PRODUCER_CONCURRENCY - running.size;
+    if (free <= 0) {
+      await Promise.race([...running.values(), sleepAbortable(1000)]);
+      continue;
+    }
+    if (
+      env.ROWSTREAM_PRODUCER_EXIT_WHEN_IDLE_MS > 0 &&
+      running.size === 0 &&
+      Date.now() - lastBusyAt > env.ROWSTREAM_PRODUCER_EXIT_WHEN_IDLE_MS
+    ) {
+      logger.info('idle; exiting');
+      break;
+    }
+    try {
+      const got = await aws.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: env.ROWSTREAM_PRODUCER_QUEUE_URL,
+          MaxNumberOfMessages: Math.min(10, free),
+          WaitTimeSeconds: Math.min(
+            env.ROWSTREAM_PRODUCER_WAIT_SECONDS,
+            Math.ceil(env.ROWSTREAM_PRODUCER_SWEEP_MS / 1000),
+          ),
+        }),
+        { abortSignal: shutdown.signal },
+      );
+      for (const m of got.Messages ?? []) await handleMessage(m);
+    } catch (e) {
+      if (shutdown.signal.aborted) break;
+      logger.warn('receive failed', { error: (e as Error).message });
+      await sleepAbortable(1000);
+    }
+  }
+}
+
+function sleepAbortable(ms: number) {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    shutdown.signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
+async function stop(signal: string) {
+  if (shutdown.signal.aborted) return;
+  logger.info('shutting down', {
+    signal,
+    runningJobs: running.size,
+    graceMs: env.ROWSTREAM_PRODUCER_GRACE_MS,
+  });
+  shutdown.abort();
+  const grace = setTimeout(() => {
+    // Past the grace period: leave; Kafka fencing and the lease make whatever is open safe to resume.
+    logger.warn('grace period over; exiting with work in flight');
+    process.exit(0);
+  }, env.ROWSTREAM_PRODUCER_GRACE_MS);
+  grace.unref();
+}
+
+process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGINT', () => void stop('SIGINT'));
+
+logger.info('producer started', {
+  client: env.ROWSTREAM_PRODUCER_KAFKA_CLIENT,
+  concurrency: env.ROWSTREAM_PRODUCER_CONCURRENCY,
+  leaseMs: settings.leaseMs,
+  transactionRows: settings.transactionRows,
+});
+await pollLoop();
+await Promise.allSettled([...running.values()]);
+await buffered?.close();
+await kafka.close();
+logger.info('producer stopped');
+process.exit(0);

@@ -1,0 +1,112 @@
+import type { JobStarted, JobStatus } from '../../events/catalog.ts';
+import type { JobCheckpoint, JobRecord } from '../shared/jobs.ts';
+
+/** The small interfaces the producer core talks through; adapters/ implements them. */
+
+export interface OutRecord {
+  readonly key: string | null;
+  readonly value: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** Where one acknowledged batch landed: base offset per partition and how many records went there. */
+export interface PartitionAck {
+  readonly partition: number;
+  readonly baseOffset: string;
+  readonly count: number;
+}
+
+/** One job's transactional producer. At most one call in flight at a time (the core guarantees it). */
+export interface JobProducer {
+  begin(): Promise<void>;
+  send(records: readonly OutRecord[]): Promise<readonly PartitionAck[]>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface KafkaRange {
+  readonly partition: number;
+  readonly firstOffset: string | null;
+  readonly lastOffset: string | null;
+}
+
+/** The newest committed record of a job found in the topic. */
+export interface LastCommitted {
+  readonly row: number;
+  readonly nextByteOffset: number;
+  readonly partition: number;
+  readonly offset: string;
+}
+
+export interface KafkaPort {
+  /**
+   * Opens the job's transactional producer (transactional.id = `rowstream-<jobId>`). Opening fences a
+   * previous instance and aborts its open transaction, so once this resolves the topic holds only
+   * committed or aborted records of the job.
+   */
+  openJob(jobId: string, topic: string): Promise<JobProducer>;
+  /**
+   * The job's newest committed record over all partitions of the topic, scanning back from each
+   * partition's end no further than `floor` (offsets already known to be covered by a checkpoint).
+   */
+  readLastCommitted(
+    jobId: string,
+    topic: string,
+    floor: readonly KafkaRange[] | null,
+  ): Promise<LastCommitted | null>;
+  close(): Promise<void>;
+}
+
+/** Reads the object from a byte offset (Range GET). Each call is one attempt; the core retries. */
+export interface ObjectReader {
+  open(
+    ref: { bucket: string; key: string; etag: string; versionId: string | null },
+    fromByte: number,
+  ): AsyncIterable<Buffer>;
+}
+
+export type ClaimResult =
+  | { readonly kind: 'claimed'; readonly record: JobRecord; readonly resumed: boolean }
+  | { readonly kind: 'terminal'; readonly status: JobStatus }
+  | { readonly kind: 'busy'; readonly owner: string; readonly expiresAt: number };
+
+export interface FinishResult {
+  readonly status: 'COMPLETED' | 'COMPLETED_WITH_REJECTS' | 'FAILED';
+  readonly checkpoint: JobCheckpoint | null;
+  readonly rowsDelivered: number;
+  readonly rowsRejected: number;
+  readonly rejectsUri: string | null;
+  readonly partitions: readonly KafkaRange[];
+  readonly failure?: { reason: string; message: string; position?: { row?: number; byte?: number } };
+}
+
+export interface JobsStore {
+  /** Takes the job: PLANNED, RUNNING with an expired lease, or already mine. Creates it from the event if missing. */
+  claim(job: JobStarted, owner: string, leaseMs: number): Promise<ClaimResult>;
+  /** Extends the lease; throws LeaseLostError when the job is no longer mine. */
+  renew(jobId: string, owner: string, leaseMs: number): Promise<void>;
+  /** Writes the checkpoint, conditional on the lease; throws LeaseLostError otherwise. */
+  checkpoint(
+    jobId: string,
+    owner: string,
+    checkpoint: JobCheckpoint,
+    view: { rowsPerSecond: number; etaSeconds: number | null },
+  ): Promise<void>;
+  /** Terminal transition, conditional on the lease. */
+  finish(jobId: string, owner: string, result: FinishResult): Promise<void>;
+  /** Gives the lease up (expiry now) so another producer can take the job at once. */
+  release(jobId: string, owner: string): Promise<void>;
+}
+
+/**
+ * Rejects survive crashes as one part object per transaction, written before the Kafka commit that
+ * covers its rows; `combine` merges the parts de-duplicated by row number (a re-run writes the same
+ * line for the same row), so a resume neither loses nor duplicates a reject.
+ */
+export interface RejectsStore {
+  writePart(jobId: string, firstRow: number, lastRow: number, csvLines: string): Promise<void>;
+  combine(jobId: string): Promise<{ uri: string | null; rows: number }>;
+  /** Best-effort removal of the parts after the job is terminal. */
+  cleanup(jobId: string): Promise<void>;
+}

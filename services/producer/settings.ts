@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { CommonEnv, intFromEnv, loadConfig } from '../shared/config.ts';
+import type { ProducerSettings } from './core.ts';
+
+/** Every ROWSTREAM_PRODUCER_* setting (documented in docs/producer.md). */
+export const ProducerEnv = CommonEnv.extend({
+  ROWSTREAM_BUCKET: z.string().min(1),
+  ROWSTREAM_BUS_NAME: z.string().min(1),
+  ROWSTREAM_JOBS_TABLE: z.string().min(1),
+  ROWSTREAM_PRODUCER_QUEUE_URL: z.string().min(1),
+  KAFKA_BROKERS: z.string().min(1),
+  ROWSTREAM_PRODUCER_ID: z.string().min(1).optional(),
+  ROWSTREAM_PRODUCER_KAFKA_CLIENT: z.enum(['kafkajs', 'platformatic']).default('platformatic'),
+  ROWSTREAM_PRODUCER_CONCURRENCY: intFromEnv(1),
+  ROWSTREAM_PRODUCER_LEASE_MS: intFromEnv(30_000),
+  ROWSTREAM_PRODUCER_HEARTBEAT_MS: intFromEnv(10_000),
+  ROWSTREAM_PRODUCER_SWEEP_MS: intFromEnv(15_000),
+  ROWSTREAM_PRODUCER_WAIT_SECONDS: z.coerce.number().int().min(0).max(20).default(20),
+  ROWSTREAM_PRODUCER_CHECKPOINT_ROWS: intFromEnv(200_000),
+  ROWSTREAM_PRODUCER_CHECKPOINT_MS: intFromEnv(5_000),
+  ROWSTREAM_PRODUCER_TRANSACTION_ROWS: intFromEnv(50_000),
+  ROWSTREAM_PRODUCER_TRANSACTION_MS: intFromEnv(5_000),
+  ROWSTREAM_PRODUCER_TRANSACTION_TIMEOUT_MS: intFromEnv(15_000),
+  ROWSTREAM_PRODUCER_FENCE_RETRY_MS: intFromEnv(60_000),
+  ROWSTREAM_PRODUCER_BATCH_ROWS: intFromEnv(5_000),
+  ROWSTREAM_PRODUCER_BATCH_BYTES: intFromEnv(900_000),
+  ROWSTREAM_PRODUCER_MAX_MESSAGE_BYTES: intFromEnv(1_000_000),
+  ROWSTREAM_PRODUCER_MAX_ATTEMPTS: intFromEnv(20),
+  ROWSTREAM_PRODUCER_KAFKA_RETRIES: intFromEnv(5),
+  ROWSTREAM_PRODUCER_READ_RETRIES: intFromEnv(5),
+  ROWSTREAM_PRODUCER_RETRY_BASE_MS: intFromEnv(200),
+  ROWSTREAM_PRODUCER_PROGRESS_MS: intFromEnv(60_000),
+  ROWSTREAM_PRODUCER_GRACE_MS: intFromEnv(25_000),
+  ROWSTREAM_PRODUCER_FAIL_ON_BAD_ROW: z.enum(['true', 'false', '1', '0', 'event']).default('event'),
+  ROWSTREAM_PRODUCER_METRICS: z.enum(['true', 'false', '1', '0']).default('true'),
+  ROWSTREAM_PRODUCER_METRICS_FLUSH_MS: intFromEnv(10_000),
+  ROWSTREAM_PRODUCER_CRASH_AFTER_COMMIT: z.coerce.number().int().min(0).default(0),
+  /** Exit when idle this long (0 = run forever); for benchmarks and tests. */
+  ROWSTREAM_PRODUCER_EXIT_WHEN_IDLE_MS: z.coerce.number().int().min(0).default(0),
+});
+export type ProducerEnv = z.infer<typeof ProducerEnv>;
+
+export function loadProducerEnv(env: NodeJS.ProcessEnv = process.env): ProducerEnv {
+  return loadConfig(ProducerEnv, env);
+}
+
+export function coreSettings(env: ProducerEnv): ProducerSettings {
+  const fob = env.ROWSTREAM_PRODUCER_FAIL_ON_BAD_ROW;
+  return {
+    owner: env.ROWSTREAM_PRODUCER_ID ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
+    leaseMs: env.ROWSTREAM_PRODUCER_LEASE_MS,
+    heartbeatMs: env.ROWSTREAM_PRODUCER_HEARTBEAT_MS,
+    checkpointRows: env.ROWSTREAM_PRODUCER_CHECKPOINT_ROWS,
+    checkpointMs: env.ROWSTREAM_PRODUCER_CHECKPOINT_MS,
+    transactionRows: env.ROWSTREAM_PRODUCER_TRANSACTION_ROWS,
+    transactionMs: env.ROWSTREAM_PRODUCER_TRANSACTION_MS,
+    batchRows: env.ROWSTREAM_PRODUCER_BATCH_ROWS,
+    batchBytes: env.ROWSTREAM_PRODUCER_BATCH_BYTES,
+    maxMessageBytes: env.ROWSTREAM_PRODUCER_MAX_MESSAGE_BYTES,
+    maxAttempts: env.ROWSTREAM_PRODUCER_MAX_ATTEMPTS,
+    kafkaRetries: env.ROWSTREAM_PRODUCER_KAFKA_RETRIES,
+    readRetries: env.ROWSTREAM_PRODUCER_READ_RETRIES,
+    retryBaseMs: env.ROWSTREAM_PRODUCER_RETRY_BASE_MS,
+    progressMs: env.ROWSTREAM_PRODUCER_PROGRESS_MS,
+    failOnBadRow: fob === 'event' ? null : fob === 'true' || fob === '1',
+    crashAfterCommit: env.ROWSTREAM_PRODUCER_CRASH_AFTER_COMMIT,
+  };
+}

@@ -1,0 +1,297 @@
+import type { BusEntry, BusPort } from '../../../events/bus.ts';
+import type { JobStarted } from '../../../events/catalog.ts';
+import type { ProducerDeps, ProducerSettings } from '../../../services/producer/core.ts';
+import { LeaseLostError } from '../../../services/producer/errors.ts';
+import type {
+  ClaimResult,
+  FinishResult,
+  JobProducer,
+  JobsStore,
+  KafkaPort,
+  KafkaRange,
+  LastCommitted,
+  ObjectReader,
+  OutRecord,
+  RejectsStore,
+} from '../../../services/producer/ports.ts';
+import type { JobCheckpoint, JobRecord } from '../../../services/shared/jobs.ts';
+import { createLogger } from '../../../services/shared/logger.ts';
+import type { MetricsPort } from '../../../services/shared/metrics.ts';
+
+/** An in-memory broker with transactions: records become visible on commit; opening fences. */
+export class FakeKafka implements KafkaPort {
+  readonly log: (OutRecord & { offset: number })[] = [];
+  sends: number[] = [];
+  commits = 0;
+  opens = 0;
+  /** Throws on the n-th send/commit call (1-based), once. */
+  failSendAt = 0;
+  failCommitAt = 0;
+  /** The commit reaches the broker but the ack is lost. */
+  commitAckLost = false;
+  private open: OutRecord[] = [];
+  private epoch = 0;
+  private sendCalls = 0;
+  private commitCalls = 0;
+
+  async openJob(): Promise<JobProducer> {
+    this.opens++;
+    // Fencing aborts whatever a previous instance left open.
+    this.open = [];
+    const myEpoch = ++this.epoch;
+    const fenced = () => {
+      if (myEpoch !== this.epoch) throw new Error('PRODUCER_FENCED');
+    };
+    let inTx = false;
+    return {
+      begin: async () => {
+        fenced();
+        inTx = true;
+      },
+      send: async (records) => {
+        fenced();
+        if (!inTx) throw new Error('send outside tx');
+        this.sendCalls++;
+        this.sends.push(records.length);
+        if (this.sendCalls === this.failSendAt) throw new Error('NOT_ENOUGH_REPLICAS');
+        const base = this.log.length + this.open.length;
+        this.open.push(...records);
+        return [{ partition: 0, baseOffset: String(base), count: records.length }];
+      },
+      commit: async () => {
+        fenced();
+        this.commitCalls++;
+        if (this.commitCalls === this.failCommitAt && !this.commitAckLost)
+          throw new Error('REQUEST_TIMED_OUT');
+        for (const r of this.open) this.log.push({ ...r, offset: this.log.length });
+        this.open = [];
+        this.commits++;
+        inTx = false;
+        if (this.commitCalls === this.failCommitAt && this.commitAckLost)
+          throw new Error('REQUEST_TIMED_OUT');
+      },
+      abort: async () => {
+        this.open = [];
+        inTx = false;
+      },
+      close: async () => {},
+    };
+  }
+
+  async readLastCommitted(jobId: string): Promise<LastCommitted | null> {
+    for (let i = this.log.length - 1; i >= 0; i--) {
+      const r = this.log[i]!;
+      if (r.headers['rowstream-job'] === jobId) {
+        return {
+          row: Number(r.headers['rowstream-row']),
+          nextByteOffset: Number(r.headers['rowstream-offset']),
+          partition: 0,
+          offset: String(r.offset),
+        };
+      }
+    }
+    return null;
+  }
+
+  async close() {}
+
+  rows(): number[] {
+    return this.log.map((r) => Number(r.headers['rowstream-row']));
+  }
+}
+
+/** Serves a buffer in chunks from the requested offset; can break the stream once. */
+export class FakeReader implements ObjectReader {
+  readonly opens: number[] = [];
+  /** Throw once after this many bytes of one stream (0 = never). */
+  breakAfterBytes = 0;
+  constructor(
+    private readonly data: Buffer,
+    private readonly chunk = 7,
+  ) {}
+  async *open(_ref: unknown, fromByte: number): AsyncIterable<Buffer> {
+    this.opens.push(fromByte);
+    let sent = 0;
+    for (let i = fromByte; i < this.data.length; i += this.chunk) {
+      if (this.breakAfterBytes > 0 && sent >= this.breakAfterBytes) {
+        this.breakAfterBytes = 0;
+        throw new Error('ECONNRESET');
+      }
+      const c = this.data.subarray(i, i + this.chunk);
+      sent += c.length;
+      yield c;
+    }
+  }
+}
+
+export class FakeJobs implements JobsStore {
+  record: JobRecord | null = null;
+  readonly checkpoints: JobCheckpoint[] = [];
+  finished: FinishResult | null = null;
+  released = false;
+  /** Renewals fail from the n-th on (0 = never). */
+  loseLeaseAtRenewal = 0;
+  private renewals = 0;
+
+  async claim(job: JobStarted, owner: string): Promise<ClaimResult> {
+    const r = this.record;
+    if (r && ['COMPLETED', 'COMPLETED_WITH_REJECTS', 'FAILED', 'REJECTED'].includes(r.status)) {
+      return { kind: 'terminal', status: r.status };
+    }
+    if (
+      r &&
+      r.status === 'RUNNING' &&
+      r.leaseOwner &&
+      r.leaseOwner !== owner &&
+      (r.leaseExpiresAt ?? 0) > Date.now()
+    ) {
+      return { kind: 'busy', owner: r.leaseOwner, expiresAt: r.leaseExpiresAt ?? 0 };
+    }
+    const attempts = (r?.attempts ?? 0) + 1;
+    this.record = {
+      ...(r ?? {
+        jobId: job.jobId,
+        createdAt: '',
+        updatedAt: '',
+        bucket: job.bucket,
+        key: job.key,
+        etag: job.etag,
+        versionId: null,
+        sourceUri: job.sourceUri,
+        size: job.size,
+      }),
+      status: 'RUNNING',
+      leaseOwner: owner,
+      leaseExpiresAt: Date.now() + 60_000,
+      attempts,
+    };
+    return { kind: 'claimed', record: this.record, resumed: attempts > 1 };
+  }
+  async renew(jobId: string) {
+    this.renewals++;
+    if (this.loseLeaseAtRenewal > 0 && this.renewals >= this.loseLeaseAtRenewal) {
+      throw new LeaseLostError(jobId, 'taken');
+    }
+  }
+  async checkpoint(_jobId: string, _owner: string, cp: JobCheckpoint) {
+    this.checkpoints.push(cp);
+    if (this.record) this.record = { ...this.record, checkpoint: cp };
+  }
+  async finish(_jobId: string, _owner: string, result: FinishResult) {
+    this.finished = result;
+    if (this.record) this.record = { ...this.record, status: result.status };
+  }
+  async release() {
+    this.released = true;
+  }
+}
+
+export class FakeRejects implements RejectsStore {
+  readonly parts = new Map<string, string>();
+  async writePart(_jobId: string, firstRow: number, lastRow: number, lines: string) {
+    this.parts.set(`${firstRow}-${lastRow}`, lines);
+  }
+  async combine() {
+    const rows = new Map<number, string>();
+    for (const text of this.parts.values()) {
+      for (const line of text.split('\n').filter(Boolean)) rows.set(Number(line.split(',')[0]), line);
+    }
+    return { uri: rows.size ? 's3://b/rejected/j.csv' : null, rows: rows.size };
+  }
+  async cleanup() {}
+  lines(): string[] {
+    return [...this.parts.values()].flatMap((t) => t.split('\n').filter(Boolean));
+  }
+}
+
+export class FakeBus implements BusPort {
+  readonly entries: BusEntry[] = [];
+  async putEntries(entries: readonly BusEntry[]) {
+    this.entries.push(...entries);
+    return entries.map(() => ({ eventId: 'x' }));
+  }
+  types() {
+    return this.entries.map((e) => e.detailType);
+  }
+}
+
+export class FakeMetrics implements MetricsPort {
+  readonly points: { name: string; value: number; dims: Record<string, string> }[] = [];
+  record(name: string, value: number, _unit?: string, o?: { dimensions?: Record<string, string> }) {
+    this.points.push({ name, value, dims: { ...(o?.dimensions ?? {}) } });
+  }
+  async flush() {}
+}
+
+export function settings(over: Partial<ProducerSettings> = {}): ProducerSettings {
+  return {
+    owner: 'me',
+    leaseMs: 60_000,
+    heartbeatMs: 60_000,
+    checkpointRows: 1_000_000,
+    checkpointMs: 1_000_000,
+    transactionRows: 4,
+    transactionMs: 1_000_000,
+    batchRows: 2,
+    batchBytes: 1_000_000,
+    maxMessageBytes: 1_000_000,
+    maxAttempts: 20,
+    kafkaRetries: 3,
+    readRetries: 3,
+    retryBaseMs: 1,
+    progressMs: 1_000_000,
+    failOnBadRow: null,
+    crashAfterCommit: 0,
+    ...over,
+  };
+}
+
+export function jobFor(csv: Buffer, over: Partial<JobStarted> = {}): JobStarted {
+  const nl = csv.indexOf(0x0a);
+  return {
+    eventId: 'e',
+    occurredAt: '2026-11-25T00:00:00Z',
+    jobId: 'j-1',
+    bucket: 'b',
+    key: 'inbound/x.csv',
+    etag: 'etag',
+    versionId: null,
+    sourceUri: 's3://b/inbound/x.csv',
+    size: csv.length,
+    totalRows: 10,
+    header: csv.subarray(0, nl).toString().split(','),
+    dataOffset: nl + 1,
+    topic: 't',
+    options: { format: 'json', keyColumn: null, delimiter: ',', failOnBadRow: false },
+    ...over,
+  };
+}
+
+export function makeDeps(csv: Buffer, over: Partial<ProducerDeps> = {}) {
+  const kafka = new FakeKafka();
+  const reader = new FakeReader(csv);
+  const jobs = new FakeJobs();
+  const rejects = new FakeRejects();
+  const bus = new FakeBus();
+  const metrics = new FakeMetrics();
+  const shutdown = new AbortController();
+  const deps: ProducerDeps = {
+    jobs,
+    kafka,
+    reader,
+    rejects,
+    bus,
+    metrics,
+    logger: createLogger('producer-test', { level: 'CRITICAL' }),
+    now: Date.now,
+    sleep: async () => {},
+    shutdown: shutdown.signal,
+    ...over,
+  };
+  return { deps, kafka, reader, jobs, rejects, bus, metrics, shutdown };
+}
+
+export const csvOf = (n: number, header = 'id,name') =>
+  Buffer.from(`${header}\n${Array.from({ length: n }, (_, i) => `${i + 1},name-${i + 1}`).join('\n')}\n`);
+
+export type { KafkaRange };

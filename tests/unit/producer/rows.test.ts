@@ -1,0 +1,112 @@
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { trickyCsv } from '../../../bench/lib/gen-csv.ts';
+import { describeCsv } from '../../../bench/lib/producer-harness.ts';
+import { decodeRow, type RawRow, RowSplitter } from '../../../services/producer/rows.ts';
+
+function splitAll(buf: Buffer, startOffset: number, chunk: number, maxRecordBytes = 1 << 20): RawRow[] {
+  const s = new RowSplitter({ rowsBefore: 0, startOffset, delimiter: ',', maxRecordBytes });
+  const out: RawRow[] = [];
+  for (let i = startOffset; i < buf.length; i += chunk) out.push(...s.push(buf.subarray(i, i + chunk)));
+  out.push(...s.end());
+  return out;
+}
+
+describe('RowSplitter', () => {
+  it('numbers rows from 1, skips empty lines and gives the byte offset of the next row', () => {
+    // Prepare
+    const buf = Buffer.from('h1,h2\r\na,é\r\n\r\n"x\r\ny",z\nlast,row');
+    // Act
+    const rows = splitAll(buf, 7, 3);
+    // Assess
+    expect(rows.map((r) => [r.row, r.offset, r.nextOffset, r.bytes.toString()])).toEqual([
+      [1, 7, 13, 'a,é'],
+      [2, 15, 24, '"x\r\ny",z'],
+      [3, 24, 32, 'last,row'],
+    ]);
+  });
+
+  it("agrees with Python's csv module on 300 random tricky files, whatever the chunk size", () => {
+    // Prepare: the independent reader, once for all files.
+    const texts = Array.from({ length: 300 }, (_, i) => trickyCsv(i + 1).text);
+    const py =
+      'import csv,sys,json,io\n' +
+      'out=[]\n' +
+      'for t in json.load(sys.stdin):\n' +
+      '    rows=[r for r in csv.reader(io.StringIO(t.lstrip("\\ufeff"), newline="")) if r]\n' +
+      '    out.append(rows[1:])\n' +
+      'print(json.dumps(out))';
+    const all = JSON.parse(
+      execFileSync('python3', ['-c', py], { input: JSON.stringify(texts) }).toString(),
+    ) as string[][][];
+    for (let seed = 1; seed <= 300; seed++) {
+      const buf = Buffer.from(texts[seed - 1]!);
+      const { header, dataOffset } = describeCsv(buf);
+      const expected = all[seed - 1]!;
+      // Act
+      const rows = splitAll(buf, dataOffset, 1 + (seed % 17));
+      const decoded = rows.map((r) => decodeRow(r, header, ','));
+      // Assess
+      expect(
+        decoded.map((d) => (d.ok ? d.fields : d.reason)),
+        `seed ${seed}`,
+      ).toEqual(expected);
+      // After the last row only empty lines may remain.
+      if (rows.length > 0) expect(buf.subarray(rows.at(-1)!.nextOffset).toString()).toMatch(/^[\r\n]*$/);
+    }
+  });
+
+  it('marks an unterminated quote at EOF and an oversized record without buffering it', () => {
+    // Prepare
+    const big = `1,"${'x'.repeat(5000)}"\n`;
+    const buf = Buffer.from(`a,b\n${big}2,ok\n3,"open\nforever`);
+    // Act
+    const rows = splitAll(buf, 4, 64, 1000);
+    // Assess
+    expect(rows.map((r) => [r.row, r.oversized, r.unterminated])).toEqual([
+      [1, true, false],
+      [2, false, false],
+      [3, false, true],
+    ]);
+    expect(rows[1]?.offset).toBe(4 + Buffer.byteLength(big));
+    expect(rows[0]?.bytes.length).toBeLessThanOrEqual(1024);
+  });
+
+  it('a closing quote as the very last byte of the file closes the field', () => {
+    const rows = splitAll(Buffer.from('a,b\n1,"x"'), 4, 1);
+    expect(decodeRow(rows[0]!, ['a', 'b'], ',')).toMatchObject({ ok: true, fields: ['1', 'x'] });
+  });
+});
+
+describe('decodeRow', () => {
+  const row = (s: string | Buffer): RawRow => {
+    const bytes = Buffer.isBuffer(s) ? s : Buffer.from(s);
+    return {
+      row: 1,
+      offset: 0,
+      nextOffset: bytes.length,
+      bytes,
+      hasQuote: bytes.includes(0x22),
+      unterminated: false,
+      oversized: false,
+    };
+  };
+  it('rejects wrong field counts, invalid UTF-8 and malformed quotes', () => {
+    expect(decodeRow(row('1,2,3'), ['a', 'b'], ',')).toMatchObject({
+      ok: false,
+      reason: 'WRONG_FIELD_COUNT',
+    });
+    expect(decodeRow(row(Buffer.from([0x31, 0x2c, 0xc3])), ['a', 'b'], ',')).toMatchObject({
+      ok: false,
+      reason: 'INVALID_UTF8',
+    });
+    expect(decodeRow(row('"a"x,b'), ['a', 'b'], ',')).toMatchObject({
+      ok: false,
+      reason: 'MALFORMED_QUOTES',
+    });
+    expect(decodeRow(row('"a ""q""",b'), ['a', 'b'], ',')).toMatchObject({
+      ok: true,
+      fields: ['a "q"', 'b'],
+    });
+  });
+});
