@@ -47,6 +47,8 @@ interface RunResult {
   mbPerSecond: number;
   peakRssMb: number | null;
   eta: { at: number; errorPercentOfRemaining: number; errorPercentOfTotal: number }[];
+  /** Seconds since JobStarted when each 10% was checkpointed: shows warm-up and stalls behind ETA errors. */
+  deciles?: number[];
 }
 
 function rssMb(pid: number): number | null {
@@ -113,11 +115,16 @@ async function runProducer(
       },
     ];
   });
+  const deciles = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((d) => {
+    const s = samples.find((x) => x.done >= (d / 10) * rows);
+    return s ? Math.round((s.t - t0) / 100) / 10 : -1;
+  });
   return {
     label,
     rows,
     bytes: file.size,
     seconds,
+    deciles,
     rowsPerSecond: Math.round(rows / seconds),
     mbPerSecond: Math.round((file.size / 1e6 / seconds) * 10) / 10,
     peakRssMb: peak,
@@ -154,7 +161,7 @@ for (const rows of sizes) {
     const r = await runProducer(`${client}-${rows}`, client, rows, file, true);
     results.push(r);
     console.log(
-      `[bench] ${client}: ${r.rowsPerSecond} rows/s, ${r.mbPerSecond} MB/s, ${(r.rowsPerSecond / k.rowsPerSecond).toFixed(2)}x kcat, peak RSS ${r.peakRssMb} MB, ETA ${JSON.stringify(r.eta)}`,
+      `[bench] ${client}: ${r.rowsPerSecond} rows/s, ${r.mbPerSecond} MB/s, ${(r.rowsPerSecond / k.rowsPerSecond).toFixed(2)}x kcat, peak RSS ${r.peakRssMb} MB, ETA ${JSON.stringify(r.eta)}, 10%..90% at ${JSON.stringify(r.deciles)} s`,
     );
   }
   if (rows === sizes[0] && clients.includes(metricsCompare as 'platformatic')) {

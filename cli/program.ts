@@ -282,8 +282,8 @@ export function buildProgram(): Command {
       const target = resolveTarget(globals(cmd));
       if (target.brokers.length === 0)
         throw new EnvironmentError('no Kafka brokers known: set KAFKA_BROKERS');
-      const { readTopic } = await import('./topic.ts');
-      await readTopic(target.brokers, name, {
+      const { kafkaConnectionFor, readTopic } = await import('./topic.ts');
+      await readTopic(kafkaConnectionFor(target), name, {
         limit: opts.limit,
         job: opts.job,
         follow: Boolean(opts.follow),

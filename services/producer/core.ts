@@ -22,7 +22,7 @@ import type {
   PartitionAck,
   RejectsStore,
 } from './ports.ts';
-import { decodeRow, type RawRow, RowSplitter, recordValue, rejectLine } from './rows.ts';
+import { decodeRow, type RawRow, RowSplitter, rejectLine, valueEncoder } from './rows.ts';
 
 /** Producer settings the core needs (main.ts maps ROWSTREAM_PRODUCER_* onto these). */
 export interface ProducerSettings {
@@ -84,6 +84,12 @@ export const HEADERS = {
 // Per-record overhead of a Kafka record batch entry with our four headers, rounded up (varints,
 // header keys, attributes); a batch must stay below the broker's message.max.bytes.
 const RECORD_OVERHEAD = 96;
+
+// Object bytes read ahead of the parser while Kafka is busy (double buffering); bounds memory per job.
+const READ_AHEAD_BYTES = 8 << 20;
+
+// Window of the rate behind RowsPerSecond and the ETA.
+const RATE_WINDOW_MS = 5_000;
 
 let commitsInProcess = 0;
 
@@ -148,11 +154,10 @@ class JobRun {
   private rowsRejected: number;
   private partitions = new Map<number, { firstOffset: string | null; lastOffset: string | null }>();
   private readonly startedAt: number;
-  // Rate and ETA from an exponentially weighted moving average of rows/s.
-  private ewmaRate = 0;
-  private ewmaBytes = 0;
-  private lastRateAt: number;
-  private lastRatePos: Position;
+  // Rate and ETA from the rows committed over the last RATE_WINDOW_MS (see updateRate).
+  private rowRate = 0;
+  private byteRate = 0;
+  private rateSamples: { at: number; row: number; byte: number }[] = [];
   private lastCheckpointAt: number;
   private lastCheckpointRow: number;
   private lastProgressAt: number;
@@ -175,8 +180,6 @@ class JobRun {
     for (const p of checkpoint?.partitions ?? []) this.partitions.set(p.partition, { ...p });
     const now = deps.now();
     this.startedAt = now;
-    this.lastRateAt = now;
-    this.lastRatePos = { ...this.committed };
     this.lastCheckpointAt = now;
     this.lastCheckpointRow = this.committed.row;
     this.lastProgressAt = now;
@@ -291,7 +294,7 @@ class JobRun {
   private async pass(producer: JobProducer): Promise<JobOutcome> {
     const { cfg, deps, job } = this;
     const header = job.header;
-    const format = job.options.format;
+    const encodeValue = valueEncoder(job.options.format, header);
     const keyIndex = job.options.keyColumn === null ? -1 : header.indexOf(job.options.keyColumn);
     const staticHeaders = { [HEADERS.job]: this.jobId, [HEADERS.source]: job.sourceUri };
     const headerBytes = HEADERS.job.length + this.jobId.length + HEADERS.source.length + job.sourceUri.length;
@@ -388,7 +391,7 @@ class JobRun {
             if (this.failOnBadRow) await commit();
             rejectRow(raw, decoded.reason, decoded.detail);
           } else {
-            const value = recordValue(format, header, decoded);
+            const value = encodeValue(decoded);
             const key = keyIndex >= 0 ? (decoded.fields[keyIndex] ?? null) : null;
             const rowStr = String(raw.row);
             const offStr = String(raw.nextOffset);
@@ -457,7 +460,10 @@ class JobRun {
           etag: this.job.etag,
           versionId: this.job.versionId,
         };
-        for await (const chunk of this.deps.reader.open(ref, at.nextByteOffset)) {
+        for await (const chunk of readAhead(
+          this.deps.reader.open(ref, at.nextByteOffset),
+          READ_AHEAD_BYTES,
+        )) {
           const rows = splitter.push(chunk);
           if (rows.length > 0) {
             const last = rows[rows.length - 1]!;
@@ -525,23 +531,31 @@ class JobRun {
     return total > 0 ? Math.floor((row * 10) / total) : 0;
   }
 
+  /**
+   * Rate over a sliding window of commit points (the newest point at least RATE_WINDOW_MS old is the
+   * base). Why not the former EWMA (10 s time constant): it still carried the slow start (process
+   * warm-up, fence, first reads) at 10% of a one-minute job, so the ETA there was ~34% off; a window
+   * forgets the start as soon as it slides past it, and commit points every ~0.25 s keep it smooth.
+   * The first commit point is the window's first base (warm-up): the time before it (fence, resume
+   * scan, first S3 bytes, JIT) says nothing about the speed of the rest, so no rate (and no ETA)
+   * until the second commit.
+   */
   private updateRate() {
     const now = this.deps.now();
-    const dt = (now - this.lastRateAt) / 1000;
+    const samples = this.rateSamples;
+    samples.push({ at: now, row: this.committed.row, byte: this.committed.nextByteOffset });
+    while (samples.length > 2 && now - samples[1]!.at >= RATE_WINDOW_MS) samples.shift();
+    const base = samples[0]!;
+    if (samples.length < 2) return;
+    const dt = (now - base.at) / 1000;
     if (dt <= 0) return;
-    const rows = this.committed.row - this.lastRatePos.row;
-    const bytes = this.committed.nextByteOffset - this.lastRatePos.nextByteOffset;
-    // Time constant 10 s: short stalls do not swing the ETA, a real change shows within ~20 s.
-    const alpha = this.ewmaRate === 0 ? 1 : 1 - Math.exp(-dt / 10);
-    this.ewmaRate += alpha * (rows / dt - this.ewmaRate);
-    this.ewmaBytes += alpha * (bytes / dt - this.ewmaBytes);
-    this.lastRateAt = now;
-    this.lastRatePos = { ...this.committed };
+    this.rowRate = (this.committed.row - base.row) / dt;
+    this.byteRate = (this.committed.nextByteOffset - base.byte) / dt;
   }
 
   private eta(): number | null {
-    if (this.ewmaRate <= 0) return null;
-    return Math.max(this.job.totalRows - this.committed.row, 0) / this.ewmaRate;
+    if (this.rowRate <= 0) return null;
+    return Math.max(this.job.totalRows - this.committed.row, 0) / this.rowRate;
   }
 
   private percent() {
@@ -554,8 +568,8 @@ class JobRun {
     const now = deps.now();
     this.updateRate();
     const dims = { dimensions: { JobId: this.jobId } };
-    deps.metrics.record('RowsPerSecond', this.ewmaRate, 'Count/Second', dims);
-    deps.metrics.record('BytesPerSecond', this.ewmaBytes, 'Bytes/Second', dims);
+    deps.metrics.record('RowsPerSecond', this.rowRate, 'Count/Second', dims);
+    deps.metrics.record('BytesPerSecond', this.byteRate, 'Bytes/Second', dims);
     deps.metrics.record('ProgressPercent', this.percent(), 'Percent', dims);
     const eta = this.eta();
     if (eta !== null) deps.metrics.record('EtaSeconds', eta, 'Seconds', dims);
@@ -565,7 +579,7 @@ class JobRun {
       now - this.lastCheckpointAt >= cfg.checkpointMs
     ) {
       await deps.jobs.checkpoint(this.jobId, cfg.owner, this.checkpointValue(), {
-        rowsPerSecond: this.ewmaRate,
+        rowsPerSecond: this.rowRate,
         etaSeconds: eta,
       });
       deps.metrics.record('Checkpoints', 1, 'Count');
@@ -586,7 +600,7 @@ class JobRun {
         bytesDone: Math.max(this.committed.nextByteOffset - this.job.dataOffset, 0),
         size: this.job.size,
         percent: this.percent(),
-        rowsPerSecond: this.ewmaRate,
+        rowsPerSecond: this.rowRate,
         etaSeconds: eta,
       });
     }
@@ -690,4 +704,72 @@ class JobRun {
 export function backoff(baseMs: number, attempt: number): number {
   const cap = Math.min(30_000, baseMs * 2 ** (attempt - 1));
   return Math.round(cap / 2 + (Math.random() * cap) / 2);
+}
+
+/**
+ * Pulls `source` ahead of its consumer into a queue of at most `maxBytes`, so the S3 read overlaps
+ * with parsing and the Kafka send instead of waiting for them (the stream alone only reads ahead by
+ * the socket's buffers). Backpressure stays: the pump pauses while the queue is full. An error of the
+ * source is handed over in order, after the chunks read before it.
+ */
+export async function* readAhead(source: AsyncIterable<Buffer>, maxBytes: number): AsyncGenerator<Buffer> {
+  const it = source[Symbol.asyncIterator]();
+  const queue: Buffer[] = [];
+  const state = {
+    queued: 0,
+    done: false,
+    stopped: false,
+    failure: null as { error: unknown } | null,
+    wakeConsumer: null as (() => void) | null,
+    wakePump: null as (() => void) | null,
+  };
+  const wake = (which: 'wakeConsumer' | 'wakePump') => {
+    const w = state[which];
+    state[which] = null;
+    w?.();
+  };
+  void (async () => {
+    try {
+      while (!state.stopped) {
+        if (state.queued >= maxBytes) {
+          await new Promise<void>((r) => {
+            state.wakePump = r;
+          });
+          continue;
+        }
+        const next = await it.next();
+        if (next.done) break;
+        queue.push(next.value);
+        state.queued += next.value.length;
+        wake('wakeConsumer');
+      }
+    } catch (e) {
+      state.failure = { error: e };
+    } finally {
+      state.done = true;
+      wake('wakeConsumer');
+      if (state.stopped) await it.return?.(undefined).catch(() => {});
+    }
+  })();
+  try {
+    for (;;) {
+      const chunk = queue.shift();
+      if (chunk) {
+        state.queued -= chunk.length;
+        wake('wakePump');
+        yield chunk;
+        continue;
+      }
+      if (state.done) {
+        if (state.failure) throw state.failure.error;
+        return;
+      }
+      await new Promise<void>((r) => {
+        state.wakeConsumer = r;
+      });
+    }
+  } finally {
+    state.stopped = true;
+    wake('wakePump');
+  }
 }

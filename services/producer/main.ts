@@ -8,12 +8,13 @@ import type { JobRecord } from '../shared/jobs.ts';
 import { createLogger } from '../shared/logger.ts';
 import { BufferedMetrics, type MetricsPort, NO_METRICS } from '../shared/metrics.ts';
 import { dynamoJobs } from './adapters/jobs-dynamo.ts';
+import { connectionSummary } from './adapters/kafka-connection.ts';
 import { kafkajsKafka } from './adapters/kafka-kafkajs.ts';
 import { platformaticKafka } from './adapters/kafka-platformatic.ts';
 import { s3Rejects } from './adapters/rejects-s3.ts';
 import { s3Reader } from './adapters/s3-reader.ts';
 import { type JobOutcome, type ProducerDeps, runJob } from './core.ts';
-import { coreSettings, loadProducerEnv } from './settings.ts';
+import { coreSettings, kafkaConnection, loadProducerEnv } from './settings.ts';
 
 /**
  * The producer service: a long-running loop (plain Node locally, ECS Fargate in the cloud).
@@ -32,12 +33,15 @@ const settings = coreSettings(env);
 const logger = createLogger('producer', { stage: env.ROWSTREAM_STAGE, level: env.LOG_LEVEL });
 logger.appendKeys({ owner: settings.owner });
 const aws = awsClients(awsSettingsFromEnv());
-const brokers = env.KAFKA_BROKERS.split(',').map((b) => b.trim());
+const connection = kafkaConnection(env);
 const kafkaSettings = {
-  brokers,
+  brokers: connection.brokers,
+  connection,
   clientId: `rowstream-producer-${env.ROWSTREAM_STAGE}`,
   transactionTimeoutMs: env.ROWSTREAM_PRODUCER_TRANSACTION_TIMEOUT_MS,
   fenceRetryMs: env.ROWSTREAM_PRODUCER_FENCE_RETRY_MS,
+  fastEncoder: env.ROWSTREAM_PRODUCER_FAST_ENCODER === 'true' || env.ROWSTREAM_PRODUCER_FAST_ENCODER === '1',
+  onFastEncoderUnavailable: (reason: string) => logger.warn('fast encoder unavailable', { reason }),
 };
 const kafka =
   env.ROWSTREAM_PRODUCER_KAFKA_CLIENT === 'kafkajs'
@@ -239,6 +243,8 @@ process.on('SIGINT', () => void stop('SIGINT'));
 
 logger.info('producer started', {
   client: env.ROWSTREAM_PRODUCER_KAFKA_CLIENT,
+  fastEncoder: env.ROWSTREAM_PRODUCER_FAST_ENCODER,
+  kafka: connectionSummary(connection),
   concurrency: env.ROWSTREAM_PRODUCER_CONCURRENCY,
   leaseMs: settings.leaseMs,
   transactionRows: settings.transactionRows,

@@ -270,6 +270,40 @@ export function recordValue(
   return JSON.stringify(obj);
 }
 
+// Characters JSON.stringify escapes in a string (quote, backslash, C0 controls). Valid UTF-8 never
+// decodes to a lone surrogate, the only other case it escapes.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching C0 controls is the point here.
+const NEEDS_JSON_ESCAPE = /["\\\u0000-\u001f]/;
+
+/**
+ * A function that builds the Kafka value of a good row, equal to {@link recordValue} byte for byte.
+ * For JSON it concatenates precomputed `{"name":"` / `","name":"` pieces with the fields, escaping
+ * only a field that needs it: no object and no JSON.stringify per row (7% of the producer's CPU).
+ * Header names that a JS object would reorder or merge (array indexes, duplicates, `__proto__`)
+ * keep the object + JSON.stringify path, so the output never differs.
+ */
+export function valueEncoder(
+  format: 'json' | 'csv',
+  header: readonly string[],
+): (decoded: { fields: string[]; text: string }) => string {
+  if (format === 'csv') return (d) => d.text;
+  const plain =
+    header.length > 0 &&
+    new Set(header).size === header.length &&
+    header.every((h) => h !== '__proto__' && !/^(0|[1-9][0-9]*)$/.test(h));
+  if (!plain) return (d) => recordValue(format, header, d);
+  const pieces = header.map((h, i) => `${i === 0 ? '{' : '",'}${JSON.stringify(h)}:"`);
+  const n = header.length;
+  return ({ fields }) => {
+    let out = '';
+    for (let i = 0; i < n; i++) {
+      const f = fields[i]!;
+      out += pieces[i]! + (NEEDS_JSON_ESCAPE.test(f) ? JSON.stringify(f).slice(1, -1) : f);
+    }
+    return `${out}"}`;
+  };
+}
+
 /** One line of the rejects CSV (columns row,byte_offset,reason,raw). */
 export function rejectLine(row: number, byte: number, reason: string, raw: Buffer): string {
   // Invalid UTF-8 is kept visible (U+FFFD) rather than dropped: the byte offset points at the original.

@@ -2,6 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { CommonEnv, intFromEnv, loadConfig } from '../shared/config.ts';
+import {
+  checkKafkaConnection,
+  type KafkaConnection,
+  KafkaConnectionShape,
+  kafkaConnectionFrom,
+} from './adapters/kafka-connection.ts';
 import type { ProducerSettings } from './core.ts';
 
 /** Every ROWSTREAM_PRODUCER_* setting (documented in docs/producer.md). */
@@ -10,9 +16,12 @@ export const ProducerEnv = CommonEnv.extend({
   ROWSTREAM_BUS_NAME: z.string().min(1),
   ROWSTREAM_JOBS_TABLE: z.string().min(1),
   ROWSTREAM_PRODUCER_QUEUE_URL: z.string().min(1),
-  KAFKA_BROKERS: z.string().min(1),
+  // KAFKA_BROKERS, KAFKA_SSL, KAFKA_SASL_MECHANISM, KAFKA_USERNAME, KAFKA_PASSWORD (docs/producer.md).
+  ...KafkaConnectionShape,
   ROWSTREAM_PRODUCER_ID: z.string().min(1).optional(),
   ROWSTREAM_PRODUCER_KAFKA_CLIENT: z.enum(['kafkajs', 'platformatic']).default('platformatic'),
+  /** platformatic only: our own record-batch encoder on the produce path (docs/producer.md). */
+  ROWSTREAM_PRODUCER_FAST_ENCODER: z.enum(['true', 'false', '1', '0']).default('true'),
   ROWSTREAM_PRODUCER_CONCURRENCY: intFromEnv(1),
   ROWSTREAM_PRODUCER_LEASE_MS: intFromEnv(30_000),
   ROWSTREAM_PRODUCER_HEARTBEAT_MS: intFromEnv(10_000),
@@ -39,11 +48,16 @@ export const ProducerEnv = CommonEnv.extend({
   ROWSTREAM_PRODUCER_CRASH_AFTER_COMMIT: z.coerce.number().int().min(0).default(0),
   /** Exit when idle this long (0 = run forever); for benchmarks and tests. */
   ROWSTREAM_PRODUCER_EXIT_WHEN_IDLE_MS: z.coerce.number().int().min(0).default(0),
-});
+}).superRefine(checkKafkaConnection);
 export type ProducerEnv = z.infer<typeof ProducerEnv>;
 
 export function loadProducerEnv(env: NodeJS.ProcessEnv = process.env): ProducerEnv {
   return loadConfig(ProducerEnv, env);
+}
+
+/** Brokers, TLS and SASL for both Kafka clients (MSK IAM signs for AWS_REGION unless the broker names say). */
+export function kafkaConnection(env: ProducerEnv): KafkaConnection {
+  return kafkaConnectionFrom(env, env.AWS_REGION);
 }
 
 export function coreSettings(env: ProducerEnv): ProducerSettings {

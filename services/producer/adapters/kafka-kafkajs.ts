@@ -1,5 +1,6 @@
 import { Kafka, logLevel, type Producer, type Transaction } from 'kafkajs';
 import type { JobProducer, KafkaPort, OutRecord, PartitionAck } from '../ports.ts';
+import { connectionOf, kafkajsConnectionOptions, platformaticConnectionOptions } from './kafka-connection.ts';
 import { errorText, type KafkaClientSettings } from './kafka-platformatic.ts';
 import { readLastCommitted } from './kafka-scan.ts';
 
@@ -13,9 +14,12 @@ const FENCE_RETRYABLE =
  */
 export function kafkajsKafka(settings: KafkaClientSettings): KafkaPort {
   const sleep = settings.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const connection = connectionOf(settings);
+  // The resume scan (kafka-scan.ts) always runs on @platformatic/kafka, so it gets that client's options.
+  const scanConnection = platformaticConnectionOptions(connection);
   const kafka = new Kafka({
     clientId: settings.clientId,
-    brokers: [...settings.brokers],
+    ...kafkajsConnectionOptions(connection),
     logLevel: logLevel.ERROR,
     retry: { retries: 5, initialRetryTime: 100 },
   });
@@ -42,7 +46,12 @@ export function kafkajsKafka(settings: KafkaClientSettings): KafkaPort {
       }
     },
     readLastCommitted: (jobId, topic, floor) =>
-      readLastCommitted({ brokers: settings.brokers, clientId: settings.clientId }, jobId, topic, floor),
+      readLastCommitted(
+        { brokers: scanConnection.bootstrapBrokers, clientId: settings.clientId, connection: scanConnection },
+        jobId,
+        topic,
+        floor,
+      ),
     async close() {},
   };
 }

@@ -1,5 +1,6 @@
 import { Consumer, type RecordsBatch } from '@platformatic/kafka';
 import type { KafkaRange, LastCommitted } from '../ports.ts';
+import type { PlatformaticConnectionOptions } from './kafka-connection.ts';
 
 /**
  * Finds a job's newest COMMITTED record by scanning each partition backwards from its end.
@@ -24,6 +25,8 @@ export interface ScanOptions {
   /** First window in offsets; doubles while nothing is found. */
   readonly windowOffsets?: number;
   readonly maxFetchBytes?: number;
+  /** TLS and SASL of the producer's connection (its bootstrapBrokers win over `brokers`). */
+  readonly connection?: PlatformaticConnectionOptions;
 }
 
 export async function readLastCommitted(
@@ -35,6 +38,7 @@ export async function readLastCommitted(
   const consumer = new Consumer({
     clientId: opts.clientId ?? 'rowstream-producer-scan',
     bootstrapBrokers: [...opts.brokers],
+    ...opts.connection,
     groupId: `rowstream-scan-${jobId}`,
     timeout: 15_000,
     retries: 5,

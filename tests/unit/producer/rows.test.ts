@@ -2,7 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { trickyCsv } from '../../../bench/lib/gen-csv.ts';
 import { describeCsv } from '../../../bench/lib/producer-harness.ts';
-import { decodeRow, type RawRow, RowSplitter } from '../../../services/producer/rows.ts';
+import {
+  decodeRow,
+  type RawRow,
+  RowSplitter,
+  recordValue,
+  valueEncoder,
+} from '../../../services/producer/rows.ts';
 
 function splitAll(buf: Buffer, startOffset: number, chunk: number, maxRecordBytes = 1 << 20): RawRow[] {
   const s = new RowSplitter({ rowsBefore: 0, startOffset, delimiter: ',', maxRecordBytes });
@@ -108,5 +114,27 @@ describe('decodeRow', () => {
       ok: true,
       fields: ['a "q"', 'b'],
     });
+  });
+});
+
+describe('valueEncoder', () => {
+  it('builds exactly the JSON that recordValue (object + JSON.stringify) builds, escapes included', () => {
+    // Prepare: fields with quotes, backslashes, control characters, non-ASCII and U+2028; headers
+    // that need escaping, and headers a JS object would reorder or merge (fallback path).
+    const fields = ['plain', 'a "q" \\ b', 'tab\there\nnl\u0001\u001f', 'Zürich ✓ \u2028 😀', ''];
+    const headers = [
+      ['id', 'name', 'note', 'city', 'empty'],
+      ['i"d', 'n\\ame', 'no\nte', 'cïty', ''],
+      ['b', '2', 'a', '1', 'c'],
+      ['x', 'y', 'x', '__proto__', 'z'],
+    ];
+    for (const header of headers) {
+      const decoded = { fields, text: fields.join(',') };
+      // Act
+      const fast = valueEncoder('json', header)(decoded);
+      // Assess
+      expect(fast).toBe(recordValue('json', header, decoded));
+      expect(valueEncoder('csv', header)(decoded)).toBe(decoded.text);
+    }
   });
 });

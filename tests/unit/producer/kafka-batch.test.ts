@@ -1,0 +1,78 @@
+import { crc32c, Reader, readRecordsBatch } from '@platformatic/kafka';
+import { describe, expect, it } from 'vitest';
+import { BatchEncoder, sealBatch } from '../../../services/producer/adapters/kafka-batch.ts';
+import type { OutRecord } from '../../../services/producer/ports.ts';
+
+const seal = {
+  producerId: 4242n,
+  producerEpoch: 7,
+  baseSequence: 1000,
+  transactional: true,
+  timestamp: 1_790_000_000_000n,
+};
+
+function record(i: number, value: string, key: string | null = null): OutRecord {
+  return {
+    key,
+    value,
+    headers: {
+      'rowstream-job': 'job-1',
+      'rowstream-source': 's3://b/inbound/é.csv',
+      'rowstream-row': String(i),
+      'rowstream-offset': String(i * 100),
+    },
+  };
+}
+
+describe('BatchEncoder', () => {
+  it("writes a record batch the library's own reader decodes, with a valid CRC-32C", () => {
+    // Prepare: short and long values (1-, 2- and 3-byte varint lengths), UTF-8, null and set keys,
+    // and more than 64 records so offset deltas need 2-byte varints.
+    const records: OutRecord[] = [];
+    for (let i = 1; i <= 150; i++) {
+      const value = i % 50 === 0 ? 'x'.repeat(70_000) : `{"id":"${i}","city":"Zürich ✓"}`.repeat(i % 7);
+      records.push(record(i, value, i % 3 === 0 ? `k-${i}` : null));
+    }
+    const encoder = new BatchEncoder(new Set(['rowstream-job', 'rowstream-source']));
+    // Act
+    const { buffer, count } = encoder.encode(records, null);
+    sealBatch(buffer, seal, crc32c);
+    const batch = readRecordsBatch(Reader.from(buffer));
+    // Assess
+    expect(count).toBe(150);
+    expect(batch.length).toBe(buffer.length - 12);
+    expect(batch.magic).toBe(2);
+    expect(batch.crc).toBe(crc32c(buffer.subarray(21)) >>> 0);
+    expect(batch.attributes).toBe(16);
+    expect(batch.lastOffsetDelta).toBe(149);
+    expect([batch.producerId, batch.producerEpoch, batch.firstSequence]).toEqual([4242n, 7, 1000]);
+    expect([batch.firstTimestamp, batch.maxTimestamp]).toEqual([seal.timestamp, seal.timestamp]);
+    expect(batch.records).toHaveLength(150);
+    batch.records.forEach((r, i) => {
+      const want = records[i]!;
+      expect(r.offsetDelta).toBe(i);
+      expect(r.timestampDelta).toBe(0n);
+      expect(r.key === null || r.key.length === 0 ? null : r.key.toString()).toBe(want.key);
+      expect(r.value?.toString('utf8')).toBe(want.value);
+      expect(r.headers.map(([k, v]) => [k?.toString(), v?.toString()])).toEqual(Object.entries(want.headers));
+    });
+  });
+
+  it('encodes only the selected records, in the given order, with offset deltas from 0', () => {
+    // Prepare
+    const records = [1, 2, 3, 4, 5].map((i) => record(i, `v${i}`));
+    const encoder = new BatchEncoder(new Set(['rowstream-job']));
+    // Act
+    const { buffer, count } = encoder.encode(records, [1, 3, 4]);
+    sealBatch(buffer, { ...seal, transactional: false }, crc32c);
+    const batch = readRecordsBatch(Reader.from(buffer));
+    // Assess
+    expect(count).toBe(3);
+    expect(batch.attributes).toBe(0);
+    expect(batch.records.map((r) => [r.offsetDelta, r.value?.toString()])).toEqual([
+      [0, 'v2'],
+      [1, 'v4'],
+      [2, 'v5'],
+    ]);
+  });
+});
