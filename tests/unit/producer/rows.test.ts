@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { parse as parseSync } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { trickyCsv } from '../../../bench/lib/gen-csv.ts';
 import { describeCsv } from '../../../bench/lib/producer-harness.ts';
@@ -7,6 +8,7 @@ import {
   type RawRow,
   RowSplitter,
   recordValue,
+  splitQuoted,
   valueEncoder,
 } from '../../../services/producer/rows.ts';
 
@@ -136,5 +138,62 @@ describe('valueEncoder', () => {
       expect(fast).toBe(recordValue('json', header, decoded));
       expect(valueEncoder('csv', header)(decoded)).toBe(decoded.text);
     }
+  });
+});
+
+describe('splitQuoted against csv-parse', () => {
+  // csv-parse is the reference implementation of the field rules; the producer's hot path uses its own
+  // splitter for speed (docs/producer.md), so every accepted record must split exactly as csv-parse does,
+  // and every record csv-parse refuses must be refused.
+  const pieces = [
+    'a',
+    '',
+    ' ',
+    'x y',
+    '"q"',
+    '"a,b"',
+    '"he said ""hi"""',
+    '"multi\nline"',
+    '"é€"',
+    '""',
+    '"x"y',
+  ];
+  const record = (rand: () => number) =>
+    Array.from(
+      { length: 1 + Math.floor(rand() * 5) },
+      () => pieces[Math.floor(rand() * pieces.length)]!,
+    ).join(',');
+
+  it('splits 5,000 random quoted records exactly as csv-parse does, and refuses what it refuses', () => {
+    // Prepare
+    let s = 42;
+    const rand = () => {
+      s = (s * 1103515245 + 12345) % 2 ** 31;
+      return s / 2 ** 31;
+    };
+    let compared = 0;
+    let refused = 0;
+    for (let i = 0; i < 5000; i++) {
+      const text = record(rand);
+      if (!text.includes('"')) continue;
+      // Act
+      const ours = splitQuoted(text, ',');
+      let reference: string[] | null;
+      try {
+        reference = (parseSync(text, { relax_column_count: true }) as string[][])[0] ?? [''];
+      } catch {
+        reference = null;
+      }
+      // Assess
+      if (reference === null) {
+        expect(typeof ours, `csv-parse refuses ${JSON.stringify(text)}`).toBe('string');
+        refused++;
+      } else {
+        expect(ours, JSON.stringify(text)).toEqual(reference);
+        compared++;
+      }
+    }
+    expect(compared).toBeGreaterThan(1000);
+    expect(refused).toBeGreaterThan(50);
   });
 });
