@@ -83,6 +83,13 @@ export function ruleArn(region: string, accountId: string, busName: string, rule
   return `arn:aws:events:${region}:${accountId}:rule/${bus}${ruleName}`;
 }
 
+export function topicArn(region: string, accountId: string, topicName: string): string {
+  return `arn:aws:sns:${region}:${accountId}:${topicName}`;
+}
+
+/** The queue the alert topics' subscriptions name in their RedrivePolicy. */
+export const ALERT_DELIVERY_DLQ: QueueName = 'alertDelivery';
+
 export function accountIdOf(arn: string): string {
   const account = arn.split(':')[4];
   if (!account) throw new ProvisionError(`cannot read the account id from ARN ${arn}`);
@@ -106,7 +113,8 @@ interface PolicyStatement {
 /**
  * The queue policies the topology needs, by queue: S3 may send the bucket's notifications to the
  * planner queue; EventBridge may send each rule's matches to its target queue and the dead
- * letters of every rule target to the rule-targets DLQ. Pure, so it is unit-tested.
+ * letters of every rule target to the rule-targets DLQ; SNS may send what the alert topics could
+ * not deliver to a subscription to the alert-delivery DLQ. Pure, so it is unit-tested.
  */
 export function queuePolicies(input: {
   readonly stage: string;
@@ -145,6 +153,14 @@ export function queuePolicies(input: {
     Sid: 'EventBridgeDeadLetters',
     Principal: { Service: 'events.amazonaws.com' },
     Condition: { ArnEquals: { 'aws:SourceArn': [...rulesByQueue.values()].flat() } },
+  });
+  // Only rowstream's own alert topics may dead-letter here, whatever subscriptions operators add.
+  add(ALERT_DELIVERY_DLQ, {
+    Sid: 'SnsSubscriptionDeadLetters',
+    Principal: { Service: 'sns.amazonaws.com' },
+    Condition: {
+      ArnEquals: { 'aws:SourceArn': TOPICS.map((t) => topicArn(region, accountId, names.topics[t.name])) },
+    },
   });
 
   return Object.fromEntries(

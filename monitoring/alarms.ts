@@ -70,8 +70,11 @@ export interface AlarmDef {
   readonly severity: Severity;
   readonly topic: TopicName;
   readonly delivery: AlarmDelivery;
-  /** The service the alarm is about (SNS message attribute `service`); `eventbridge` for rule delivery. */
-  readonly service: ServiceName | 'eventbridge';
+  /**
+   * The service the alarm is about (SNS message attribute `service`); `eventbridge` for rule delivery,
+   * `sns` for delivery from the alert topics to their subscriptions.
+   */
+  readonly service: ServiceName | 'eventbridge' | 'sns';
   /** One line for a person, used in SNS subjects. */
   readonly title: string;
   /** AlarmDescription: what it means and where the runbook is. */
@@ -212,14 +215,24 @@ export function alarmDefinitions(stage: string, options: AlarmOptions = {}): rea
       const watchesRouting = q.name === 'alarmRouter' || q.name === 'ruleTargets';
       return {
         id: q.maxReceiveCount === null ? `dlq-${q.suffix.replace(/-dlq$/, '')}` : `dlq-${q.suffix}`,
-        service: q.consumer ?? 'eventbridge',
-        severity: 'critical',
+        service: q.consumer ?? (q.name === 'alertDelivery' ? 'sns' : 'eventbridge'),
+        // alertDelivery: a dead-lettered alert means a subscription endpoint is broken, and a critical
+        // topic's pager is the endpoint whose failure matters most: the warning topic reaches other
+        // people through other endpoints. Routed, not direct: the router works (SNS accepted its
+        // publish). No loop: this alarm's own alert failing on the same endpoint adds a dead letter to
+        // a DLQ already in ALARM, which is no state change, so nothing is published again; only an
+        // emptied DLQ (OK) re-arms it, and the router's flap window absorbs an ALARM right after.
+        severity: q.name === 'alertDelivery' ? 'warning' : 'critical',
         // Messages in the router's own DLQ or in the rule-target DLQ may be alerts that never got out.
         delivery: watchesRouting ? 'direct' : 'router',
         title: `Messages in DLQ ${q.maxReceiveCount === null ? q.suffix : dlqSuffix(q)}`,
-        meaning: `At least one message in ${dlqName ?? q.suffix}: ${q.description} that failed ${
-          q.maxReceiveCount ?? 'delivery'
-        }${q.maxReceiveCount === null ? '' : ' times'} and is no longer retried.`,
+        meaning:
+          q.name === 'alertDelivery'
+            ? `At least one alert in ${dlqName}: SNS gave up delivering it to a subscription whose ` +
+              'RedrivePolicy names this queue, so someone did not get an alert. The other subscriptions got it.'
+            : `At least one message in ${dlqName ?? q.suffix}: ${q.description} that failed ${
+                q.maxReceiveCount ?? 'delivery'
+              }${q.maxReceiveCount === null ? '' : ' times'} and is no longer retried.`,
         runbook: dlqRunbook(q.name),
         source: {
           kind: 'metric',
@@ -370,7 +383,9 @@ export function alarmDefinitions(stage: string, options: AlarmOptions = {}): rea
 }
 
 function dlqRunbook(queue: QueueName): string {
-  return queue === 'ruleTargets' ? 'dlq-rule-targets' : 'dlq-not-empty';
+  if (queue === 'ruleTargets') return 'dlq-rule-targets';
+  if (queue === 'alertDelivery') return 'dlq-alert-delivery';
+  return 'dlq-not-empty';
 }
 
 /** The definition of an alarm by its physical name, if it is one of the stage's. */

@@ -11,6 +11,7 @@ import {
   type QueueName,
   RULES,
   resourceNames,
+  TOPICS,
 } from '../topology/topology.ts';
 import { arn, cdkEventPattern, removalFor, tagService } from './common.ts';
 
@@ -18,6 +19,8 @@ import { arn, cdkEventPattern, removalFor, tagService } from './common.ts';
 export const S3_NOTIFICATION_QUEUE: QueueName = 'planner';
 /** The queue that collects events a rule could not deliver to its target. */
 export const RULE_TARGET_DLQ: QueueName = 'ruleTargets';
+/** The queue the alert topics' subscriptions name in their RedrivePolicy (docs/deploy.md, Subscribing). */
+export const ALERT_DELIVERY_DLQ: QueueName = 'alertDelivery';
 
 export interface QueuePair {
   readonly queue: sqs.Queue;
@@ -76,6 +79,22 @@ export function Bus({ stack, app }: StackContext) {
     }),
   );
 
+  // SNS may dead-letter what the alert topics could not deliver to a subscription. The topics live in
+  // Monitoring, which is built after this stack (SST's use() only reaches earlier stacks): naming them
+  // by their stage-derived ARNs, like the bucket above, needs no cross-stack reference either way.
+  queues[ALERT_DELIVERY_DLQ].queue.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'SnsSubscriptionDeadLetters',
+      principals: [new iam.ServicePrincipal('sns.amazonaws.com')],
+      actions: ['sqs:SendMessage'],
+      resources: [queues[ALERT_DELIVERY_DLQ].queue.queueArn],
+      conditions: {
+        ArnEquals: { 'aws:SourceArn': TOPICS.map((t) => arn('sns', names.topics[t.name])) },
+        StringEquals: { 'aws:SourceAccount': stack.account },
+      },
+    }),
+  );
+
   const bus = new events.EventBus(stack, 'EventBus', { eventBusName: names.busName });
   const archive = new events.CfnArchive(stack, 'Archive', {
     archiveName: names.archiveName,
@@ -109,6 +128,8 @@ export function Bus({ stack, app }: StackContext) {
     BusArn: bus.eventBusArn,
     ArchiveArn: archive.attrArn,
     PlannerQueueUrl: queues.planner.queue.queueUrl,
+    // What operators put in each subscription's RedrivePolicy (docs/deploy.md, Subscribing).
+    AlertDeliveryDlqArn: queues[ALERT_DELIVERY_DLQ].queue.queueArn,
   });
   return { bus, archive, queues, rules };
 }

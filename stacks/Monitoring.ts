@@ -44,6 +44,9 @@ export function Monitoring({ stack, app }: StackContext) {
     }),
   );
 
+  // No subscriptions here (operators add them); each names the alert-delivery DLQ of the Bus stack
+  // (output AlertDeliveryDlqArn) as its RedrivePolicy, and that queue's policy admits these topics by
+  // name. The DLQ is SSE-SQS, not this key: SNS needs no KMS grant to dead-letter into it.
   const topics = {} as Record<TopicName, sns.Topic>;
   for (const def of TOPICS) {
     topics[def.name] = new sns.Topic(stack, `${def.name}Topic`, {

@@ -17,7 +17,7 @@ export const PREFIXES = {
   processed: 'processed/',
 } as const;
 
-export type QueueName = 'planner' | 'producer' | 'alarmRouter' | 'ruleTargets';
+export type QueueName = 'planner' | 'producer' | 'alarmRouter' | 'ruleTargets' | 'alertDelivery';
 export type TableName = 'jobs' | 'counts' | 'state';
 export type TopicName = 'critical' | 'warning' | 'info';
 export type ServiceName = 'planner' | 'producer' | 'alarm-router' | 'cost-tracker' | 'dims-publisher';
@@ -109,6 +109,19 @@ export const QUEUES: readonly QueueDef[] = [
     retentionSeconds: 14 * 24 * 3600,
     consumer: null,
     description: 'dead letters of EventBridge rule targets (events the bus could not deliver)',
+  },
+  {
+    // Declared here, not left to operators, so every subscription of every stage (local included) can
+    // name the same DLQ in its RedrivePolicy; stacks/ and local/provision.ts let only the three alert
+    // topics send to it.
+    name: 'alertDelivery',
+    suffix: 'alert-delivery-dlq',
+    visibilityTimeoutSeconds: 30,
+    maxReceiveCount: null,
+    retentionSeconds: 14 * 24 * 3600,
+    consumer: null,
+    description:
+      'alert messages SNS could not deliver to a subscription (set as the subscription RedrivePolicy)',
   },
 ];
 
