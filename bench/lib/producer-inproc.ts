@@ -1,155 +1,307 @@
 /**
- * `npx tsx bench/lib/producer-inproc.ts [--rows 1000000] [--kafka real|fake] [--client platformatic|kafkajs]`
+ * `npx tsx bench/lib/producer-inproc.ts [--rows 1000000] [--kafka real|fake] [--client platformatic|kafkajs]
+ *   [--metrics off|on] [--flush-ms 10000] [--json]`
  *
  * In-process producer throughput, for quick iteration on the hot path: the real core (`runJob`) reads
  * the bench CSV from memory in S3-sized chunks (no moto, no process start), with in-memory jobs /
  * rejects / bus fakes and either the real Kafka adapter against the local broker or a fake Kafka that
  * only counts (the upper bound the core itself allows). Not the headline figure: bench/producer.ts
- * measures end to end.
+ * measures end to end. `runInproc` is the same run as a function, for bench/metrics-overhead.ts and
+ * bench/eta.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { BusPort } from '../../events/bus.ts';
 import type { JobStarted } from '../../events/catalog.ts';
 import { kafkajsKafka } from '../../services/producer/adapters/kafka-kafkajs.ts';
 import { platformaticKafka } from '../../services/producer/adapters/kafka-platformatic.ts';
-import { runJob } from '../../services/producer/core.ts';
+import { type JobOutcome, runJob } from '../../services/producer/core.ts';
 import type { JobProducer, JobsStore, KafkaPort } from '../../services/producer/ports.ts';
+import { ProducerEnv } from '../../services/producer/settings.ts';
+import { emfSink } from '../../services/shared/emf.ts';
 import type { JobRecord } from '../../services/shared/jobs.ts';
 import { createLogger } from '../../services/shared/logger.ts';
-import { NO_METRICS } from '../../services/shared/metrics.ts';
+import { BufferedMetrics, type MetricsPort, NO_METRICS } from '../../services/shared/metrics.ts';
 import { describeCsv, REPO } from './producer-harness.ts';
 import { writeRowsFile } from './producer-rows.ts';
 
-const arg = (name: string, def: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? def) : def;
-};
-const rows = Number(arg('rows', '1000000'));
-const kafkaKind = arg('kafka', 'real');
-const client = arg('client', 'platformatic');
-const chunkBytes = Number(arg('chunk', String(64 * 1024)));
-const brokers = arg('brokers', '127.0.0.1:9092').split(',');
+/** The producer's own default flush interval (ROWSTREAM_PRODUCER_METRICS_FLUSH_MS), not a copy of it. */
+export const PRODUCER_FLUSH_MS: number =
+  ProducerEnv.shape.ROWSTREAM_PRODUCER_METRICS_FLUSH_MS.parse(undefined);
 
-const path = join(REPO, '.local', 'bench', `chaos-${rows}.csv`);
-const { size } = await writeRowsFile(path, rows);
-const body = readFileSync(path);
-const { header, dataOffset } = describeCsv(body.subarray(0, 64 * 1024));
-const jobId = `inproc-${randomBytes(4).toString('hex')}`;
-const job: JobStarted = {
-  eventId: `e-${jobId}`,
-  occurredAt: new Date().toISOString(),
-  jobId,
-  bucket: 'bench',
-  key: `inbound/${jobId}.csv`,
-  etag: 'x',
-  versionId: null,
-  sourceUri: `s3://bench/inbound/${jobId}.csv`,
-  size,
-  totalRows: rows,
-  header,
-  dataOffset,
-  topic: `inproc-${randomBytes(3).toString('hex')}`,
-  options: { format: 'json', keyColumn: null, delimiter: ',', failOnBadRow: false },
-};
+export interface InprocOptions {
+  readonly rows: number;
+  readonly kafka: 'real' | 'fake';
+  readonly client?: 'platformatic' | 'kafkajs';
+  readonly brokers?: readonly string[];
+  readonly chunkBytes?: number;
+  readonly transactionRows?: number;
+  readonly batchRows?: number;
+  readonly batchBytes?: number;
+  /** NO_METRICS when absent. */
+  readonly metrics?: MetricsPort;
+  /** Every checkpoint the core writes (the job record's rate and ETA). */
+  readonly onCheckpoint?: (
+    at: number,
+    rowsDone: number,
+    extra: { rowsPerSecond: number; etaSeconds: number | null },
+  ) => void;
+}
 
-let sent = 0;
-const fakeKafka: KafkaPort = {
-  async openJob(): Promise<JobProducer> {
-    return {
-      async begin() {},
-      async send(records) {
-        sent += records.length;
-        return [{ partition: 0, baseOffset: String(sent - records.length), count: records.length }];
-      },
-      async commit() {},
-      async abort() {},
-      async close() {},
-    };
-  },
-  async readLastCommitted() {
-    return null;
-  },
-  async close() {},
-};
-const settings = { brokers, clientId: 'inproc-bench', transactionTimeoutMs: 15_000, fenceRetryMs: 30_000 };
-const kafka =
-  kafkaKind === 'fake'
-    ? fakeKafka
-    : client === 'kafkajs'
-      ? kafkajsKafka(settings)
-      : platformaticKafka(settings);
+export interface InprocResult {
+  readonly kafka: string;
+  readonly rows: number;
+  readonly bytes: number;
+  readonly outcome: JobOutcome;
+  /** Wall time of runJob (claim to completion), milliseconds. */
+  readonly ms: number;
+  /** CPU time (user + system, all threads) of this process during runJob, milliseconds. */
+  readonly cpuMs: number;
+  readonly startedAt: number;
+  /** When runJob returned (after closing the job's Kafka producer). */
+  readonly finishedAt: number;
+  /** When the terminal status was written (what operators see as the finish; null if none). */
+  readonly completedAt: number | null;
+}
 
-let record: JobRecord | null = null;
-const jobs: JobsStore = {
-  async claim(j) {
-    record = { jobId: j.jobId, status: 'RUNNING', attempts: 1 } as unknown as JobRecord;
-    return { kind: 'claimed', record, resumed: false };
-  },
-  async renew() {},
-  async checkpoint() {},
-  async finish() {},
-  async release() {},
-};
-const bus: BusPort = { putEntries: async (entries) => entries.map(() => ({ ok: true })) } as BusPort;
+/** Runs one job through the real core with the file from memory; see the header of this file. */
+export async function runInproc(opts: InprocOptions): Promise<InprocResult> {
+  const rows = opts.rows;
+  const chunkBytes = opts.chunkBytes ?? 64 * 1024;
+  const path = join(REPO, '.local', 'bench', `chaos-${rows}.csv`);
+  const { size } = await writeRowsFile(path, rows);
+  const body = readFileSync(path);
+  const { header, dataOffset } = describeCsv(body.subarray(0, 64 * 1024));
+  const jobId = `inproc-${randomBytes(4).toString('hex')}`;
+  const job: JobStarted = {
+    eventId: `e-${jobId}`,
+    occurredAt: new Date().toISOString(),
+    jobId,
+    bucket: 'bench',
+    key: `inbound/${jobId}.csv`,
+    etag: 'x',
+    versionId: null,
+    sourceUri: `s3://bench/inbound/${jobId}.csv`,
+    size,
+    totalRows: rows,
+    header,
+    dataOffset,
+    topic: `inproc-${randomBytes(3).toString('hex')}`,
+    options: { format: 'json', keyColumn: null, delimiter: ',', failOnBadRow: false },
+  };
 
-const t0 = performance.now();
-const outcome = await runJob(
-  job,
-  {
-    jobs,
-    kafka,
-    reader: {
-      async *open(_ref, from) {
-        for (let i = from; i < body.length; i += chunkBytes) yield body.subarray(i, i + chunkBytes);
-      },
+  let sent = 0;
+  const fakeKafka: KafkaPort = {
+    async openJob(): Promise<JobProducer> {
+      return {
+        async begin() {},
+        async send(records) {
+          sent += records.length;
+          return [{ partition: 0, baseOffset: String(sent - records.length), count: records.length }];
+        },
+        async commit() {},
+        async abort() {},
+        async close() {},
+      };
     },
-    rejects: {
-      async writePart() {},
-      async combine() {
-        return { uri: null, rows: 0 };
-      },
-      async cleanup() {},
+    async readLastCommitted() {
+      return null;
     },
-    bus,
-    metrics: NO_METRICS,
-    logger: createLogger('producer', { level: 'WARN' }),
-    now: Date.now,
-    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    shutdown: new AbortController().signal,
-  },
-  {
-    owner: 'inproc',
-    leaseMs: 60_000,
-    heartbeatMs: 30_000,
-    checkpointRows: 200_000,
-    checkpointMs: 5_000,
+    async close() {},
+  };
+  const settings = {
+    brokers: [...(opts.brokers ?? ['127.0.0.1:9092'])],
+    clientId: 'inproc-bench',
+    transactionTimeoutMs: 15_000,
+    fenceRetryMs: 30_000,
+  };
+  const kafka =
+    opts.kafka === 'fake'
+      ? fakeKafka
+      : opts.client === 'kafkajs'
+        ? kafkajsKafka(settings)
+        : platformaticKafka(settings);
+
+  let record: JobRecord | null = null;
+  let completedAt: number | null = null;
+  const jobs: JobsStore = {
+    async claim(j) {
+      record = { jobId: j.jobId, status: 'RUNNING', attempts: 1 } as unknown as JobRecord;
+      return { kind: 'claimed', record, resumed: false };
+    },
+    async renew() {},
+    async checkpoint(_jobId, _owner, cp, extra) {
+      opts.onCheckpoint?.(Date.now(), cp.rowsDone, extra);
+    },
+    async finish() {
+      completedAt = Date.now();
+    },
+    async release() {},
+  };
+  const bus: BusPort = { putEntries: async (entries) => entries.map(() => ({ ok: true })) } as BusPort;
+
+  const startedAt = Date.now();
+  // CPU time of this process over the job: what metrics cost is CPU in this process, and CPU time
+  // moves far less than wall time when other work shares the 2 cores.
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const outcome = await runJob(
+    job,
+    {
+      jobs,
+      kafka,
+      reader: {
+        async *open(_ref, from) {
+          for (let i = from; i < body.length; i += chunkBytes) yield body.subarray(i, i + chunkBytes);
+        },
+      },
+      rejects: {
+        async writePart() {},
+        async combine() {
+          return { uri: null, rows: 0 };
+        },
+        async cleanup() {},
+      },
+      bus,
+      metrics: opts.metrics ?? NO_METRICS,
+      logger: createLogger('producer', { level: 'WARN' }),
+      now: Date.now,
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      shutdown: new AbortController().signal,
+    },
+    {
+      owner: 'inproc',
+      leaseMs: 60_000,
+      heartbeatMs: 30_000,
+      checkpointRows: 200_000,
+      checkpointMs: 5_000,
+      transactionRows: opts.transactionRows ?? 50_000,
+      transactionMs: 5_000,
+      batchRows: opts.batchRows ?? 5_000,
+      batchBytes: opts.batchBytes ?? 900_000,
+      maxMessageBytes: 1_000_000,
+      maxAttempts: 20,
+      kafkaRetries: 5,
+      readRetries: 5,
+      retryBaseMs: 200,
+      progressMs: 60_000,
+      failOnBadRow: null,
+      crashAfterCommit: 0,
+    },
+  );
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const finishedAt = Date.now();
+  await kafka.close();
+  return {
+    kafka: opts.kafka === 'fake' ? 'fake' : (opts.client ?? 'platformatic'),
+    rows,
+    bytes: size,
+    outcome,
+    ms,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    startedAt,
+    finishedAt,
+    completedAt,
+  };
+}
+
+/** The producer's metrics as main.ts builds them: BufferedMetrics + EMF file sink + its flush interval. */
+export function producerMetrics(emfPath: string, flushIntervalMs = PRODUCER_FLUSH_MS): BufferedMetrics {
+  return new BufferedMetrics({
+    sink: emfSink(`file:${emfPath}`),
+    defaultDimensions: { Service: 'producer', Stage: 'bench' },
+    flushIntervalMs,
+    onSinkError: (e) => console.error(`[inproc] metrics sink failed: ${(e as Error).message}`),
+  }).start();
+}
+
+/**
+ * The time this process spends inside the metrics code: every record() call, and every flush (interval
+ * and final) from its call until its write is done. An upper bound of the direct cost, free of the
+ * run-to-run noise (the flush's file write is asynchronous, so part of that time does not hold rows up).
+ */
+function timed(
+  m: BufferedMetrics,
+  t: { points: number; recordMs: number; flushMs: number; flushes: number },
+): MetricsPort {
+  const flush = m.flush.bind(m);
+  // The interval calls the instance's flush, so it is wrapped on the instance.
+  m.flush = async () => {
+    const t0 = performance.now();
+    await flush();
+    t.flushMs += performance.now() - t0;
+    t.flushes++;
+  };
+  return {
+    record(name, value, unit, options) {
+      const t0 = performance.now();
+      m.record(name, value, unit, options);
+      t.recordMs += performance.now() - t0;
+      t.points++;
+    },
+    flush: () => m.flush(),
+  };
+}
+
+async function main() {
+  const arg = (name: string, def: string) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i >= 0 ? (process.argv[i + 1] ?? def) : def;
+  };
+  const kafkaKind = arg('kafka', 'real') === 'fake' ? 'fake' : 'real';
+  const metricsOn = arg('metrics', 'off') === 'on';
+  const emfPath = join(REPO, '.local', 'bench', `emf-inproc-${process.pid}.log`);
+  const buffered = metricsOn
+    ? producerMetrics(emfPath, Number(arg('flush-ms', String(PRODUCER_FLUSH_MS))))
+    : null;
+  const metricsTime = { points: 0, recordMs: 0, flushMs: 0, flushes: 0 };
+  const r = await runInproc({
+    rows: Number(arg('rows', '1000000')),
+    kafka: kafkaKind,
+    client: arg('client', 'platformatic') === 'kafkajs' ? 'kafkajs' : 'platformatic',
+    chunkBytes: Number(arg('chunk', String(64 * 1024))),
+    brokers: arg('brokers', '127.0.0.1:9092').split(','),
     transactionRows: Number(arg('tx', '50000')),
-    transactionMs: 5_000,
     batchRows: Number(arg('batch-rows', '5000')),
     batchBytes: Number(arg('batch-bytes', '900000')),
-    maxMessageBytes: 1_000_000,
-    maxAttempts: 20,
-    kafkaRetries: 5,
-    readRetries: 5,
-    retryBaseMs: 200,
-    progressMs: 60_000,
-    failOnBadRow: null,
-    crashAfterCommit: 0,
-  },
-);
-const seconds = (performance.now() - t0) / 1000;
-await kafka.close();
-console.log(
-  JSON.stringify({
-    kafka: kafkaKind === 'fake' ? 'fake' : client,
-    rows,
-    outcome,
-    seconds: Math.round(seconds * 100) / 100,
-    rowsPerSecond: Math.round(rows / seconds),
-    mbPerSecond: Math.round((size / 1e6 / seconds) * 10) / 10,
-    rssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
-  }),
-);
-process.exit(0);
+    metrics: buffered ? timed(buffered, metricsTime) : NO_METRICS,
+  });
+  // The final flush is charged to the run: over a job's life every point is serialized and written
+  // once, whether by the interval or at shutdown, so leaving it out would hide part of the cost.
+  const f0 = performance.now();
+  const fcpu0 = process.cpuUsage();
+  await buffered?.close();
+  const flushMs = performance.now() - f0;
+  const fcpu = process.cpuUsage(fcpu0);
+  const cpuSeconds = (r.cpuMs + (fcpu.user + fcpu.system) / 1000) / 1000;
+  const seconds = (r.ms + flushMs) / 1000;
+  console.log(
+    JSON.stringify({
+      kafka: r.kafka,
+      metrics: metricsOn ? 'on' : 'off',
+      rows: r.rows,
+      outcome: r.outcome,
+      seconds: Math.round(seconds * 1000) / 1000,
+      finalFlushMs: Math.round(flushMs * 10) / 10,
+      rowsPerSecond: Math.round(r.rows / seconds),
+      cpuSeconds: Math.round(cpuSeconds * 1000) / 1000,
+      rowsPerCpuSecond: Math.round(r.rows / cpuSeconds),
+      mbPerSecond: Math.round((r.bytes / 1e6 / seconds) * 10) / 10,
+      rssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
+      ...(metricsOn
+        ? {
+            emf: emfPath,
+            metricsPoints: metricsTime.points,
+            metricsMs: Math.round((metricsTime.recordMs + metricsTime.flushMs) * 10) / 10,
+            metricsFlushes: metricsTime.flushes,
+          }
+        : {}),
+    }),
+  );
+  process.exit(r.outcome.kind === 'completed' ? 0 : 1);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
