@@ -1,7 +1,7 @@
 import { type BusPort, event, publish } from '../../events/bus.ts';
 import type { JobStarted } from '../../events/catalog.ts';
 import { eventIdFor } from '../../events/ids.ts';
-import type { JobCheckpoint } from '../shared/jobs.ts';
+import type { JobCheckpoint, JobRecord } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { MetricsPort } from '../shared/metrics.ts';
 import {
@@ -772,4 +772,28 @@ export async function* readAhead(source: AsyncIterable<Buffer>, maxBytes: number
     state.stopped = true;
     wake('wakePump');
   }
+}
+
+/**
+ * The JobStarted a sweeper acts on for a RUNNING job whose lease expired, rebuilt from its record; null
+ * when the record lacks what the producer needs (then only a redelivered JobStarted revives the job).
+ */
+export function jobStartedFromRecord(r: JobRecord, now: Date): JobStarted | null {
+  if (!r.header || r.dataOffset === undefined || !r.topic || !r.options || !r.etag) return null;
+  return {
+    eventId: `sweep-${r.jobId}`,
+    occurredAt: now.toISOString(),
+    jobId: r.jobId,
+    bucket: r.bucket,
+    key: r.key,
+    etag: r.etag,
+    versionId: r.versionId,
+    sourceUri: r.sourceUri,
+    size: r.size,
+    totalRows: r.totalRows ?? 0,
+    header: r.header,
+    dataOffset: r.dataOffset,
+    topic: r.topic,
+    options: r.options,
+  };
 }

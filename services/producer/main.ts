@@ -4,7 +4,6 @@ import type { JobStarted } from '../../events/catalog.ts';
 import { eventBridgeBus } from '../../events/eventbridge.ts';
 import { awsClients, awsSettingsFromEnv } from '../shared/aws.ts';
 import { emfSink } from '../shared/emf.ts';
-import type { JobRecord } from '../shared/jobs.ts';
 import { createLogger } from '../shared/logger.ts';
 import { BufferedMetrics, type MetricsPort, NO_METRICS } from '../shared/metrics.ts';
 import { dynamoJobs } from './adapters/jobs-dynamo.ts';
@@ -13,7 +12,7 @@ import { kafkajsKafka } from './adapters/kafka-kafkajs.ts';
 import { platformaticKafka } from './adapters/kafka-platformatic.ts';
 import { s3Rejects } from './adapters/rejects-s3.ts';
 import { s3Reader } from './adapters/s3-reader.ts';
-import { type JobOutcome, type ProducerDeps, runJob } from './core.ts';
+import { type JobOutcome, jobStartedFromRecord, type ProducerDeps, runJob } from './core.ts';
 import { coreSettings, kafkaConnection, loadProducerEnv } from './settings.ts';
 
 /**
@@ -136,32 +135,12 @@ async function handleMessage(m: Message) {
   startJob(job, del);
 }
 
-function jobFromRecord(r: JobRecord): JobStarted | null {
-  if (!r.header || r.dataOffset === undefined || !r.topic || !r.options || !r.etag) return null;
-  return {
-    eventId: `sweep-${r.jobId}`,
-    occurredAt: new Date().toISOString(),
-    jobId: r.jobId,
-    bucket: r.bucket,
-    key: r.key,
-    etag: r.etag,
-    versionId: r.versionId,
-    sourceUri: r.sourceUri,
-    size: r.size,
-    totalRows: r.totalRows ?? 0,
-    header: r.header,
-    dataOffset: r.dataOffset,
-    topic: r.topic,
-    options: r.options,
-  };
-}
-
 async function sweep() {
   const free = env.ROWSTREAM_PRODUCER_CONCURRENCY - running.size;
   if (free <= 0 || shutdown.signal.aborted) return;
   try {
     for (const r of await jobs.expiredLeases(free)) {
-      const job = jobFromRecord(r);
+      const job = jobStartedFromRecord(r, new Date());
       if (!job || running.has(job.jobId)) continue;
       logger.info('sweeper: taking over a job whose lease expired', { jobId: r.jobId, owner: r.leaseOwner });
       startJob(job);
