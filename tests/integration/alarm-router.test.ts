@@ -7,14 +7,9 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutEventsCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SubscribeCommand } from '@aws-sdk/client-sns';
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  type Message,
-} from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, type Message } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyClients, type LocalClients, localClients } from '../../local/clients.ts';
 import { runSqsLambda } from '../../local/runner/sqs-lambda.ts';
@@ -23,7 +18,7 @@ import { AlarmRouterEnv, createAlarmRouterService } from '../../services/alarm-r
 import { awsClients } from '../../services/shared/aws.ts';
 import { loadConfig } from '../../services/shared/config.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
-import { receiveUntil } from './support/sqs.ts';
+import { createTestQueue, receiveUntil, tapBus } from './support/sqs.ts';
 import { freshStack } from './support/stack.ts';
 
 interface SnsEnvelope {
@@ -42,13 +37,7 @@ let routedUrl: string;
 let tmp: string;
 let emfPath: string;
 
-async function queue(name: string) {
-  const url = (await aws.sqs.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl!;
-  const attrs = await aws.sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
-  );
-  return { url, arn: attrs.Attributes!.QueueArn! };
-}
+const queue = (name: string) => createTestQueue(aws.sqs, name);
 
 /** AWS's own shape of the event (source aws.cloudwatch, always on the default bus). */
 async function putAlarmChange(alarmName: string, value: 'ALARM' | 'OK', previous: string, timestamp: string) {
@@ -140,22 +129,9 @@ beforeAll(async () => {
     new SubscribeCommand({ TopicArn: outputs.topics.critical.arn, Protocol: 'sqs', Endpoint: sub.arn }),
   );
   // AlertRouted.v1 on the stage's bus, caught by a rule of the test's own.
-  const routed = await queue(`${outputs.stage}-alert-routed`);
-  routedUrl = routed.url;
-  await aws.events.send(
-    new PutRuleCommand({
-      Name: `${outputs.stage}-test-alert-routed`,
-      EventBusName: outputs.busName,
-      EventPattern: JSON.stringify({ 'detail-type': ['AlertRouted.v1'] }),
-    }),
-  );
-  await aws.events.send(
-    new PutTargetsCommand({
-      Rule: `${outputs.stage}-test-alert-routed`,
-      EventBusName: outputs.busName,
-      Targets: [{ Id: 'q', Arn: routed.arn }],
-    }),
-  );
+  routedUrl = (
+    await tapBus(aws, outputs.busName, `${outputs.stage}-alert-routed`, { 'detail-type': ['AlertRouted.v1'] })
+  ).url;
 });
 
 afterAll(async () => {

@@ -6,23 +6,17 @@
  * docs/local-stack.md), so the redrive itself is only exercised on AWS.
  */
 import { GetSubscriptionAttributesCommand, PublishCommand, SubscribeCommand } from '@aws-sdk/client-sns';
-import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { DeleteQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyClients, type LocalClients, localClients } from '../../local/clients.ts';
 import { resourceNames, type StackOutputs } from '../../topology/topology.ts';
-import { bodies, receiveUntil } from './support/sqs.ts';
+import { bodies, createTestQueue, receiveUntil } from './support/sqs.ts';
 import { freshStack } from './support/stack.ts';
 
 let outputs: StackOutputs;
 let aws: LocalClients;
 
-async function queue(name: string) {
-  const url = (await aws.sqs.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl!;
-  const attrs = await aws.sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
-  );
-  return { url, arn: attrs.Attributes!.QueueArn! };
-}
+const queue = (name: string) => createTestQueue(aws.sqs, name);
 
 async function visibleIn(url: string): Promise<number> {
   const attrs = await aws.sqs.send(

@@ -6,8 +6,6 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
-import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyClients, type LocalClients, localClients } from '../../local/clients.ts';
@@ -18,7 +16,7 @@ import { awsClients } from '../../services/shared/aws.ts';
 import { loadConfig } from '../../services/shared/config.ts';
 import type { JobRecord } from '../../services/shared/jobs.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
-import { receiveUntil } from './support/sqs.ts';
+import { receiveUntil, tapBus } from './support/sqs.ts';
 import { freshStack } from './support/stack.ts';
 
 const GIB = 1024 ** 3;
@@ -107,23 +105,11 @@ beforeAll(async () => {
   doc = DynamoDBDocumentClient.from(aws.dynamodb);
   tmp = await mkdtemp(join(tmpdir(), 'rowstream-ct-'));
   emfPath = join(tmp, 'cost-tracker.emf.jsonl');
-  const q = (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${outputs.stage}-budget-crossed` })))
-    .QueueUrl!;
-  crossedUrl = q;
-  const arn = (
-    await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: q, AttributeNames: ['QueueArn'] }))
-  ).Attributes!.QueueArn!;
-  const rule = `${outputs.stage}-test-budget-crossed`;
-  await aws.events.send(
-    new PutRuleCommand({
-      Name: rule,
-      EventBusName: outputs.busName,
-      EventPattern: JSON.stringify({ 'detail-type': ['BudgetThresholdCrossed.v1'] }),
-    }),
-  );
-  await aws.events.send(
-    new PutTargetsCommand({ Rule: rule, EventBusName: outputs.busName, Targets: [{ Id: 'q', Arn: arn }] }),
-  );
+  crossedUrl = (
+    await tapBus(aws, outputs.busName, `${outputs.stage}-budget-crossed`, {
+      'detail-type': ['BudgetThresholdCrossed.v1'],
+    })
+  ).url;
 });
 
 afterAll(async () => {

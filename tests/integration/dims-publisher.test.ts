@@ -6,9 +6,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../events/ids.ts';
@@ -17,7 +15,7 @@ import { createDimsPublisher, DimsEnv } from '../../services/dims-publisher/hand
 import { awsClients } from '../../services/shared/aws.ts';
 import { loadConfig } from '../../services/shared/config.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
-import { receiveUntil } from './support/sqs.ts';
+import { receiveUntil, tapBus } from './support/sqs.ts';
 import { freshStack } from './support/stack.ts';
 
 let outputs: StackOutputs;
@@ -78,23 +76,11 @@ beforeAll(async () => {
   doc = DynamoDBDocumentClient.from(aws.dynamodb);
   tmp = await mkdtemp(join(tmpdir(), 'rowstream-dims-'));
   emfPath = join(tmp, 'dims-publisher.emf.jsonl');
-  const url = (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${outputs.stage}-inventory` })))
-    .QueueUrl!;
-  publishedUrl = url;
-  const arn = (
-    await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))
-  ).Attributes!.QueueArn!;
-  const rule = `${outputs.stage}-test-inventory`;
-  await aws.events.send(
-    new PutRuleCommand({
-      Name: rule,
-      EventBusName: outputs.busName,
-      EventPattern: JSON.stringify({ 'detail-type': ['InventoryPublished.v1'] }),
-    }),
-  );
-  await aws.events.send(
-    new PutTargetsCommand({ Rule: rule, EventBusName: outputs.busName, Targets: [{ Id: 'q', Arn: arn }] }),
-  );
+  publishedUrl = (
+    await tapBus(aws, outputs.busName, `${outputs.stage}-inventory`, {
+      'detail-type': ['InventoryPublished.v1'],
+    })
+  ).url;
 });
 
 afterAll(async () => {

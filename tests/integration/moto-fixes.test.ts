@@ -22,13 +22,7 @@ import {
   StartReplayCommand,
 } from '@aws-sdk/client-eventbridge';
 import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  type Message,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyClients, type LocalClients, localClients } from '../../local/clients.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/config.ts';
@@ -36,7 +30,7 @@ import { seedCostExplorer } from '../../local/cost-explorer.ts';
 import { measurePutEvents } from '../../local/measure-put-events.ts';
 import { MOTO_FIXES, motoFixes } from '../../local/moto.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
-import { bodies, receiveUntil } from './support/sqs.ts';
+import { bodies, createTestQueue, receiveUntil } from './support/sqs.ts';
 import { freshStack } from './support/stack.ts';
 
 interface DeliveredEvent {
@@ -58,14 +52,7 @@ let endpoint: string;
 let aws: LocalClients;
 const cleanup: (() => Promise<unknown>)[] = [];
 
-async function queue(sqs: SQSClient, name: string): Promise<{ url: string; arn: string }> {
-  const created = await sqs.send(new CreateQueueCommand({ QueueName: name }));
-  const url = created.QueueUrl!;
-  const attrs = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
-  );
-  return { url, arn: attrs.Attributes!.QueueArn! };
-}
+const queue = createTestQueue;
 
 async function rule(
   events: EventBridgeClient,

@@ -6,10 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { PutEventsCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SubscribeCommand } from '@aws-sdk/client-sns';
-import { CreateQueueCommand, GetQueueAttributesCommand, type Message } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, type Message } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   getJob,
@@ -28,7 +28,7 @@ import { startReplay } from '../../services/replay/index.ts';
 import { awsClients } from '../../services/shared/aws.ts';
 import type { JobRecord } from '../../services/shared/jobs.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
-import { bodies, receiveUntil } from './support/sqs.ts';
+import { bodies, createTestQueue, receiveUntil, tapBus } from './support/sqs.ts';
 import { freshStack } from './support/stack.ts';
 
 let outputs: StackOutputs;
@@ -44,13 +44,7 @@ let probeUrl: string;
 /** Messages the alarm-router was handed, so the test knows the replay reached it. */
 let routerReceived = 0;
 
-async function queue(name: string) {
-  const url = (await aws.sqs.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl!;
-  const attrs = await aws.sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
-  );
-  return { url, arn: attrs.Attributes!.QueueArn! };
-}
+const queue = (name: string) => createTestQueue(aws.sqs, name);
 
 /** Waits until a queue has no message, visible or in flight, `quietMs` in a row. */
 async function drained(url: string, quietMs = 3000, timeoutMs = 60_000) {
@@ -98,22 +92,9 @@ beforeAll(async () => {
   }
   // The probe: a rule on the stage's bus that copies every rowstream event, so the test sees what a
   // replay re-delivered (replayed copies carry `replay-name`).
-  const probe = await queue(`${outputs.stage}-probe`);
-  probeUrl = probe.url;
-  await aws.events.send(
-    new PutRuleCommand({
-      Name: `${outputs.stage}-probe`,
-      EventBusName: outputs.busName,
-      EventPattern: JSON.stringify({ source: [{ prefix: 'rowstream.' }] }),
-    }),
-  );
-  await aws.events.send(
-    new PutTargetsCommand({
-      Rule: `${outputs.stage}-probe`,
-      EventBusName: outputs.busName,
-      Targets: [{ Id: 'probe', Arn: probe.arn }],
-    }),
-  );
+  probeUrl = (
+    await tapBus(aws, outputs.busName, `${outputs.stage}-probe`, { source: [{ prefix: 'rowstream.' }] })
+  ).url;
 
   // The services, as the local runner runs them: planner and router through the SQS Lambda runner,
   // the producer as its own process.
