@@ -51,8 +51,35 @@ export function dynamoJobs(
     return out.Attributes as JobRecord;
   };
 
-  const ownerCondition = {
-    ConditionExpression: 'leaseOwner = :me AND #s = :running',
+  /**
+   * An update only the lease owner of a RUNNING job may make. A refused condition means the lease is
+   * lost (another producer took the job, or it is no longer RUNNING): {@link LeaseLostError}.
+   */
+  const leasedUpdate = async (
+    jobId: string,
+    owner: string,
+    refused: string,
+    update: {
+      readonly expression: string;
+      readonly names?: Record<string, string>;
+      readonly values: Record<string, unknown>;
+    },
+  ): Promise<void> => {
+    try {
+      await doc.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: { jobId },
+          UpdateExpression: update.expression,
+          ConditionExpression: 'leaseOwner = :me AND #s = :running',
+          ExpressionAttributeNames: { '#s': 'status', ...update.names },
+          ExpressionAttributeValues: { ...update.values, ':me': owner, ':running': 'RUNNING' },
+        }),
+      );
+    } catch (e) {
+      if (isConditionFailed(e)) throw new LeaseLostError(jobId, refused);
+      throw e;
+    }
   };
 
   return {
@@ -111,107 +138,59 @@ export function dynamoJobs(
     },
 
     async renew(jobId, owner, leaseMs) {
-      try {
-        await doc.send(
-          new UpdateCommand({
-            TableName: table,
-            Key: { jobId },
-            UpdateExpression: 'SET leaseExpiresAt = :exp',
-            ...ownerCondition,
-            ExpressionAttributeNames: { '#s': 'status' },
-            ExpressionAttributeValues: { ':exp': now() + leaseMs, ':me': owner, ':running': 'RUNNING' },
-          }),
-        );
-      } catch (e) {
-        if (isConditionFailed(e))
-          throw new LeaseLostError(jobId, 'renewal refused: another owner or not RUNNING');
-        throw e;
-      }
+      await leasedUpdate(jobId, owner, 'renewal refused: another owner or not RUNNING', {
+        expression: 'SET leaseExpiresAt = :exp',
+        values: { ':exp': now() + leaseMs },
+      });
     },
 
     async checkpoint(jobId, owner, checkpoint, view) {
-      try {
-        await doc.send(
-          new UpdateCommand({
-            TableName: table,
-            Key: { jobId },
-            UpdateExpression:
-              'SET #cp = :cp, rowsDelivered = :d, rowsRejected = :r, #p = :p, ' +
-              'rowsPerSecond = :rps, etaSeconds = :eta, updatedAt = :iso',
-            ...ownerCondition,
-            ExpressionAttributeNames: { '#s': 'status', '#cp': 'checkpoint', '#p': 'partitions' },
-            ExpressionAttributeValues: {
-              ':cp': checkpoint,
-              ':d': checkpoint.rowsDelivered,
-              ':r': checkpoint.rowsRejected,
-              ':p': checkpoint.partitions,
-              ':rps': Math.round(view.rowsPerSecond),
-              ':eta': view.etaSeconds === null ? null : Math.round(view.etaSeconds),
-              ':iso': iso(),
-              ':me': owner,
-              ':running': 'RUNNING',
-            },
-          }),
-        );
-      } catch (e) {
-        if (isConditionFailed(e)) throw new LeaseLostError(jobId, 'checkpoint refused');
-        throw e;
-      }
+      await leasedUpdate(jobId, owner, 'checkpoint refused', {
+        expression:
+          'SET #cp = :cp, rowsDelivered = :d, rowsRejected = :r, #p = :p, ' +
+          'rowsPerSecond = :rps, etaSeconds = :eta, updatedAt = :iso',
+        names: { '#cp': 'checkpoint', '#p': 'partitions' },
+        values: {
+          ':cp': checkpoint,
+          ':d': checkpoint.rowsDelivered,
+          ':r': checkpoint.rowsRejected,
+          ':p': checkpoint.partitions,
+          ':rps': Math.round(view.rowsPerSecond),
+          ':eta': view.etaSeconds === null ? null : Math.round(view.etaSeconds),
+          ':iso': iso(),
+        },
+      });
     },
 
     async finish(jobId, owner, result) {
-      try {
-        await doc.send(
-          new UpdateCommand({
-            TableName: table,
-            Key: { jobId },
-            UpdateExpression:
-              'SET #s = :status, finishedAt = :iso, updatedAt = :iso, #cp = :cp, rowsDelivered = :d, ' +
-              'rowsRejected = :r, rejectsUri = :uri, #p = :p' +
-              (result.failure ? ', #f = :f' : '') +
-              ' REMOVE leaseOwner, leaseExpiresAt',
-            ...ownerCondition,
-            ExpressionAttributeNames: {
-              '#s': 'status',
-              '#cp': 'checkpoint',
-              '#p': 'partitions',
-              ...(result.failure ? { '#f': 'failure' } : {}),
-            },
-            ExpressionAttributeValues: {
-              ':status': result.status,
-              ':iso': iso(),
-              ':cp': result.checkpoint ?? undefined,
-              ':d': result.rowsDelivered,
-              ':r': result.rowsRejected,
-              ':uri': result.rejectsUri,
-              ':p': result.partitions,
-              ':me': owner,
-              ':running': 'RUNNING',
-              ...(result.failure ? { ':f': result.failure } : {}),
-            },
-          }),
-        );
-      } catch (e) {
-        if (isConditionFailed(e)) throw new LeaseLostError(jobId, 'terminal write refused');
-        throw e;
-      }
+      await leasedUpdate(jobId, owner, 'terminal write refused', {
+        expression:
+          'SET #s = :status, finishedAt = :iso, updatedAt = :iso, #cp = :cp, rowsDelivered = :d, ' +
+          'rowsRejected = :r, rejectsUri = :uri, #p = :p' +
+          (result.failure ? ', #f = :f' : '') +
+          ' REMOVE leaseOwner, leaseExpiresAt',
+        names: { '#cp': 'checkpoint', '#p': 'partitions', ...(result.failure ? { '#f': 'failure' } : {}) },
+        values: {
+          ':status': result.status,
+          ':iso': iso(),
+          ':cp': result.checkpoint ?? undefined,
+          ':d': result.rowsDelivered,
+          ':r': result.rowsRejected,
+          ':uri': result.rejectsUri,
+          ':p': result.partitions,
+          ...(result.failure ? { ':f': result.failure } : {}),
+        },
+      });
     },
 
     async release(jobId, owner) {
-      await doc
-        .send(
-          new UpdateCommand({
-            TableName: table,
-            Key: { jobId },
-            UpdateExpression: 'SET leaseExpiresAt = :zero, updatedAt = :iso REMOVE leaseOwner',
-            ...ownerCondition,
-            ExpressionAttributeNames: { '#s': 'status' },
-            ExpressionAttributeValues: { ':zero': 0, ':iso': iso(), ':me': owner, ':running': 'RUNNING' },
-          }),
-        )
-        .catch((e: unknown) => {
-          if (!isConditionFailed(e)) throw e;
-        });
+      // Releasing a lease that is already gone is fine: someone else owns the job now.
+      await leasedUpdate(jobId, owner, 'release refused', {
+        expression: 'SET leaseExpiresAt = :zero, updatedAt = :iso REMOVE leaseOwner',
+        values: { ':zero': 0, ':iso': iso() },
+      }).catch((e: unknown) => {
+        if (!(e instanceof LeaseLostError)) throw e;
+      });
     },
 
     /** RUNNING jobs whose lease ran out (their producer died): the sweeper takes them over. */
