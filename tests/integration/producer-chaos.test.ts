@@ -63,7 +63,9 @@ describe('producer under crashes', () => {
         Attributes: { VisibilityTimeout: '2' },
       }),
     );
-    const rows = 300_000;
+    // 600k rows: at 300k the producer, once it got faster, could finish in about 4 s, too close to the
+    // two visibility timeouts this test must outlast.
+    const rows = 600_000;
     const file = join(REPO, '.local', 'bench', `chaos-${rows}.csv`);
     const { size, head } = await writeRowsFile(file, rows);
     const topic = `it-visibility-${randomBytes(3).toString('hex')}`;
@@ -81,7 +83,8 @@ describe('producer under crashes', () => {
       ...env,
       ROWSTREAM_PRODUCER_WAIT_SECONDS: '1',
       ROWSTREAM_PRODUCER_SWEEP_MS: '1000',
-      ROWSTREAM_PRODUCER_LEASE_MS: '4000',
+      // Heartbeat 1 s, lease 6 s: a loaded CI machine may delay a heartbeat, never by 5 s.
+      ROWSTREAM_PRODUCER_LEASE_MS: '6000',
       ROWSTREAM_PRODUCER_HEARTBEAT_MS: '1000',
       // Small transactions make the job last well past the visibility timeout.
       ROWSTREAM_PRODUCER_TRANSACTION_ROWS: '2000',
