@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # rowstream demo: from a fresh clone to a CSV streamed into Kafka, with live progress.
 #   npm run demo            (or: bash scripts/demo.sh)
-# Needs only Node >= 20.19, Python 3 (with venv) and Java 17 on the machine; moto and Kafka are
-# installed into .local/ on the first run. Settings (environment):
+# Needs only npm (any Node >= 20 to run it), Python 3 (with venv) and Java 17 on the machine; the
+# project's own Node 24 (npm package `node`), moto and Kafka are installed on the first run. Settings (environment):
 #   ROWSTREAM_DEMO_ROWS       data rows in the sample            (default 300000)
 #   ROWSTREAM_DEMO_BAD_ROWS   rows with a wrong field count      (default 0; > 0 ends with exit 3)
 #   ROWSTREAM_DEMO_TOPIC      Kafka topic                        (default rowstream.demo)
@@ -17,15 +17,17 @@ bad="${ROWSTREAM_DEMO_BAD_ROWS:-0}"
 topic="${ROWSTREAM_DEMO_TOPIC:-rowstream.demo}"
 
 # Say what is missing before anything is downloaded.
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
-  || die "Node >= 20.19 is required (found $(node --version))"
+command -v npm >/dev/null || die "npm is required (it installs the project's own Node 24)"
 command -v python3 >/dev/null || die "python3 is required (moto, the AWS emulator, runs in a venv under .local/)"
 command -v java >/dev/null || die "Java 17 is required (the local Kafka broker); install a JDK 17 and retry"
 
-if [ ! -d node_modules ]; then
-  say "installing dependencies (npm ci)"
+if [ ! -x node_modules/.bin/node ]; then
+  say "installing dependencies and the project's Node 24 (npm ci)"
   npm ci --no-audit --no-fund
 fi
+# The project's Node first, also when this script is started with bash directly.
+export PATH="$PWD/node_modules/.bin:$PATH"
+[ "$(node -p 'process.versions.node.split(".")[0]')" = 24 ] || die "node_modules/.bin/node is not Node 24: run npm ci"
 
 rowstream() { node bin/rowstream.mjs "$@"; }
 

@@ -4,6 +4,9 @@
 # Leaves the local stack running (npm run local:down stops it); CI stops it itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The project's own Node 24 (npm package `node`, installed by npm ci below) comes first, also when this
+# script is started with bash directly rather than through `npm run test:all`.
+export PATH="$PWD/node_modules/.bin:$PATH"
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
@@ -13,6 +16,7 @@ if [[ ${CI:-} == true || ! -f node_modules/.package-lock.json || package-lock.js
 else
   echo "node_modules is up to date with package-lock.json"
 fi
+echo "node $(node --version) ($(command -v node))"
 
 step 'local stack: install (cached in .local/ after the first run)'
 npm run --silent local:install

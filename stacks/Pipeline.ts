@@ -28,7 +28,11 @@ import { Monitoring } from './Monitoring.ts';
 import { Storage } from './Storage.ts';
 import { type DeploySettings, settingsOf } from './settings.ts';
 
-/** Lambda runtime of every function: Node 20 reached end of life in April 2026. */
+/**
+ * Lambda runtime of every function. Node 24 is the project's line (local, CI, producer image), but the
+ * pinned aws-cdk-lib 2.201.0 and sst 2.49.0 offer nodejs22.x at most, so the Lambdas stay one LTS
+ * behind until those pins move (Node 20 reached end of life in April 2026).
+ */
 export const LAMBDA_RUNTIME = 'nodejs22.x' as const;
 
 /**

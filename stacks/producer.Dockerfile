@@ -1,7 +1,7 @@
-# The producer image: Node 22 (Node 20 reached end of life in April 2026), production dependencies
+# The producer image: Node 24, the line the project runs on locally and in CI, production dependencies
 # only, TypeScript run through tsx (a runtime dependency), so the image runs exactly the source the
 # tests ran. Built by `sst deploy` from the repository root (stacks/Pipeline.ts); not built in CI.
-FROM node:22-slim
+FROM node:24-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -456,12 +456,12 @@ describe('producer variants', () => {
     ).toBe(true);
   });
 
-  it('builds the Node 22 image from stacks/producer.Dockerfile when no image is given', async () => {
+  it('builds the Node 24 image from stacks/producer.Dockerfile when no image is given', async () => {
     const s = await synth('img', testSettings({ producer: { ...testSettings().producer, image: null } }));
     const container = all(s, 'AWS::ECS::TaskDefinition')[0]!.props.ContainerDefinitions[0];
     expect(JSON.stringify(container.Image)).toContain('cdk-hnb659fds-container-assets');
     const dockerfile = readFileSync(`${ROOT}/stacks/producer.Dockerfile`, 'utf8');
-    expect(dockerfile).toMatch(/^FROM node:22/m);
+    expect(dockerfile).toMatch(/^FROM node:24/m);
   });
 });
 

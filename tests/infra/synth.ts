@@ -26,7 +26,7 @@ export function testSettings(overrides: Partial<DeploySettings> = {}): DeploySet
       memoryMiB: 1024,
       desiredCount: 1,
       spot: false,
-      image: 'public.ecr.aws/docker/library/node:22-slim',
+      image: 'public.ecr.aws/docker/library/node:24-slim',
     },
     lifecycle: { rejectedExpireDays: 90, processedExpireDays: 30 },
     monthlyBudgetUsd: 50,
