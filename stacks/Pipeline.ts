@@ -427,8 +427,14 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
         },
         {
           sid: 'AlertState',
-          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
           resources: [r.tableArn('state')],
+        },
+        {
+          // A flapping ALARM's recheck: a delayed message to the router's own queue (core.ts AlarmRecheck).
+          sid: 'Rechecks',
+          actions: ['sqs:SendMessage'],
+          resources: [r.queueArn('alarmRouter')],
         },
         putEvents,
       ];

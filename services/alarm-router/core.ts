@@ -1,5 +1,6 @@
+import { z } from 'zod';
 import type { AlarmEvent, BusPort, IncomingEvent } from '../../events/bus.ts';
-import { event, publish } from '../../events/bus.ts';
+import { event, parse, publish } from '../../events/bus.ts';
 import type { Severity } from '../../events/catalog.ts';
 import { eventIdFor } from '../../events/ids.ts';
 import { type AlarmDef, runbookUrl, severityFromAlarmName } from '../../monitoring/alarms.ts';
@@ -10,14 +11,34 @@ import type { RoutingConfig } from './routing.ts';
 // ---------------------------------------------------------------------------------------------------
 // Ports
 
-export type ClaimResult = 'claimed' | 'done' | 'busy';
+/** What a delivery recorded right after SNS accepted its message (the one step that cannot be undone). */
+export interface SentRecord {
+  readonly messageId: string | null;
+  readonly topicArn: string;
+  readonly kind: 'ALERT' | 'RESOLVED';
+  readonly sentAt: string;
+}
+
+export type ClaimResult =
+  /** `sent`: an earlier delivery of this fact published it and then failed; finish without publishing. */
+  | { readonly status: 'claimed'; readonly sent: SentRecord | null }
+  | { readonly status: 'done' }
+  | { readonly status: 'busy' };
 
 /** Idempotency keys in the state table (`pk = alert#<id>`). */
 export interface IdempotencyPort {
-  /** Takes the key unless it is done, or held by another delivery whose lease has not expired. */
+  /**
+   * Takes the key unless it is done, or held by another delivery whose lease has not expired. Taking
+   * over a released or expired key keeps what the earlier holder recorded with {@link markSent}.
+   */
   claim(key: string, options: { now: Date; leaseSeconds: number; ttlSeconds: number }): Promise<ClaimResult>;
+  /** Records that SNS accepted the message, before any later step can fail. */
+  markSent(key: string, sent: SentRecord): Promise<void>;
   complete(key: string, result: Readonly<Record<string, unknown>>): Promise<void>;
-  /** Gives the key back after a failure, so the retry does not wait for the lease. */
+  /**
+   * Gives the key back after a failure, so the retry does not wait for the lease. The key and its
+   * sent record stay: a retry after a publish finishes the remaining steps and never pages again.
+   */
   release(key: string): Promise<void>;
 }
 
@@ -60,9 +81,35 @@ export interface LogPort {
   warn(message: string, extra?: Record<string, unknown>): void;
 }
 
+/**
+ * A later look at an alarm whose ALARM was suppressed as flapping: when the suppression window ends
+ * and the alarm is still in that ALARM, it is paged. Carried by the router's own queue (a delayed
+ * message), so it needs no timer and survives restarts.
+ */
+export const AlarmRecheck = z.object({
+  rowstream: z.literal('alarm-recheck.v1'),
+  alarmName: z.string().min(1),
+  /** state.timestamp (epoch ms) of the suppressed ALARM. */
+  stateAt: z.number(),
+  /** When the suppression window ends (epoch ms). */
+  dueAt: z.number(),
+  /** The suppressed state change, for the message. */
+  event: z.unknown(),
+});
+export type AlarmRecheck = z.infer<typeof AlarmRecheck>;
+
+export interface RecheckPort {
+  /** Delivers `recheck` back to the router after `delaySeconds` (at most 900: SQS DelaySeconds). */
+  schedule(recheck: AlarmRecheck, delaySeconds: number): Promise<void>;
+}
+
+/** The longest delay SQS allows on one message; longer waits are chained. */
+export const MAX_RECHECK_DELAY_SECONDS = 900;
+
 export interface AlarmRouterDeps {
   readonly config: RoutingConfig;
   readonly idempotency: IdempotencyPort;
+  readonly rechecks: RecheckPort;
   readonly alarmState: AlarmStatePort;
   readonly notifier: NotifierPort;
   readonly bus: BusPort;
@@ -203,6 +250,11 @@ export interface AlarmDecision {
   readonly action: AlarmAction;
   readonly reason: string;
   readonly next: Omit<AlarmMemory, 'version'>;
+  /**
+   * A flapping ALARM was suppressed: when its window ends (epoch ms), the router looks again and pages
+   * if the alarm is still in that ALARM, so an outage that stays is never kept quiet.
+   */
+  readonly recheckAt?: number;
 }
 
 /**
@@ -247,6 +299,7 @@ export function decideAlarm(
         action: 'SUPPRESSED',
         reason: `flapping: ALARM again within ${windowSeconds}s of the last message`,
         next: { ...moved, suppressedAlarm: true, lastAction: 'SUPPRESSED' },
+        recheckAt: memory.notifiedAt + windowSeconds * 1000,
       };
     }
     return {
@@ -283,6 +336,37 @@ export function decideAlarm(
     };
   }
   return { action: 'IGNORED', reason: 'OK without an open alert', next: { ...moved, lastAction: 'IGNORED' } };
+}
+
+/**
+ * What to do when a suppression window ends: page only if the alarm is still in the very ALARM that was
+ * suppressed (same state timestamp) and nothing was said about it since. Pure.
+ */
+export function decideRecheck(
+  memory: AlarmMemory | null,
+  recheck: Pick<AlarmRecheck, 'stateAt' | 'dueAt'>,
+  now: number,
+  key: string,
+): { action: 'ALERT' | 'WAIT' | 'IGNORED'; reason: string; next?: Omit<AlarmMemory, 'version'> } {
+  if (now < recheck.dueAt) return { action: 'WAIT', reason: 'suppression window not over yet' };
+  if (memory?.state !== 'ALARM' || memory.stateAt !== recheck.stateAt) {
+    return { action: 'IGNORED', reason: 'the alarm changed state since the suppressed ALARM' };
+  }
+  if (!memory.suppressedAlarm || memory.notified === 'ALERT') {
+    return { action: 'IGNORED', reason: 'already paged' };
+  }
+  return {
+    action: 'ALERT',
+    reason: 'still in ALARM when the suppression window ended',
+    next: {
+      ...memory,
+      notified: 'ALERT',
+      notifiedAt: now,
+      suppressedAlarm: false,
+      lastKey: key,
+      lastAction: 'ALERT',
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -328,17 +412,52 @@ export function alarmNumbers(reasonData: string | undefined): {
 
 const fmt = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2));
 
+/** CloudWatch's reason text: "Threshold Crossed: 1 datapoint [4.0 (25/11/26 10:00:00)] was greater than the threshold (0.0)." */
+export function reasonNumbers(reason: string | undefined): {
+  value: number | null;
+  threshold: number | null;
+} {
+  const num = (m: RegExpExecArray | null) =>
+    m?.[1] !== undefined && Number.isFinite(Number(m[1])) ? Number(m[1]) : null;
+  if (!reason) return { value: null, threshold: null };
+  return {
+    value: num(/datapoints? \[(-?[\d.]+(?:E[-+]?\d+)?)/i.exec(reason)),
+    threshold: num(/threshold \((-?[\d.]+(?:E[-+]?\d+)?)\)/i.exec(reason)),
+  };
+}
+
+/**
+ * "Value vs threshold: 3 > 0 messages." Value and threshold from the state change (reasonData, then
+ * the reason text); the threshold and comparison from the alarm's own definition when the change lacks
+ * them. A state set by hand (SetAlarmState, `rowstream alarms test`) has no datapoint: the line says so.
+ */
+export function valueVsThreshold(
+  state: { readonly reason?: string | undefined; readonly reasonData?: string | undefined },
+  def: AlarmDef | null,
+): string {
+  const data = alarmNumbers(state.reasonData);
+  const text = reasonNumbers(state.reason);
+  const value = data.value ?? text.value;
+  const threshold = data.threshold ?? def?.threshold ?? text.threshold;
+  const op = def ? COMPARISON[def.comparison] : 'vs';
+  const unit = def ? ` ${def.unit}` : '';
+  const v = value === null ? 'no datapoint (state set without one, e.g. by SetAlarmState)' : fmt(value);
+  const t = threshold === null ? 'threshold unknown (alarm not defined by rowstream)' : fmt(threshold);
+  return `Value vs threshold: ${v} ${op} ${t}${unit}.`;
+}
+
 /** Subject, body and attributes of one message. Pure. */
 export function formatMessage(
   incoming: IncomingEvent,
   c: Classified,
   kind: 'ALERT' | 'RESOLVED',
   config: RoutingConfig,
+  note?: string,
 ): NotificationMessage & { severity: Severity } {
   const severity: Severity = kind === 'RESOLVED' && config.resolvedTo === 'info' ? 'info' : c.severity;
   const tag = kind === 'RESOLVED' ? '[RESOLVED]' : `[${c.severity.toUpperCase()}]`;
   const where = `rowstream ${config.stage}`;
-  const runbook = runbookUrl(c.runbook, config.repoUrl);
+  const runbook = runbookUrl(c.runbook, config.runbooks);
   let headline: string;
   const what: string[] = [];
   if (incoming.kind === 'aws.alarm') {
@@ -347,16 +466,9 @@ export function formatMessage(
     headline = def?.title ?? d.alarmName;
     const from = d.previousState?.value ?? 'unknown';
     what.push(`Alarm ${d.alarmName} changed from ${from} to ${d.state.value} at ${d.state.timestamp}.`);
+    if (note) what.push(note);
     if (d.state.reason) what.push(`Reason: ${d.state.reason}`);
-    const n = alarmNumbers(d.state.reasonData);
-    const threshold = n.threshold ?? def?.threshold ?? null;
-    const op = def ? COMPARISON[def.comparison] : 'vs';
-    const unit = def ? ` ${def.unit}` : '';
-    what.push(
-      `Value vs threshold: ${n.value === null ? 'value not reported' : fmt(n.value)} ${op} ${
-        threshold === null ? 'threshold not reported' : fmt(threshold)
-      }${unit}.`,
-    );
+    what.push(valueVsThreshold(d.state, def));
     if (def) what.push(`Meaning: ${def.description.replace(/\s*Runbook: \S+$/, '')}`);
     if (kind === 'RESOLVED') {
       what.push(
@@ -422,7 +534,7 @@ export function formatMessage(
     ...what.map((l) => `  ${l}`),
     '',
     'What to do:',
-    `  Runbook:   ${runbook}`,
+    `  Runbook:   ${runbook} (section "${c.runbook}")`,
     `  Dashboard: ${config.dashboardUrl}`,
     '',
     `Source: ${c.sourceDetailType}, event ${c.sourceEventId}${
@@ -465,13 +577,37 @@ export function createAlarmRouter(deps: AlarmRouterDeps) {
     return { outcome: 'suppressed', reason };
   };
 
+  /**
+   * Publishes (unless an earlier delivery of this fact already did), records the publish at once, then
+   * the steps that may fail without paging twice: metrics, AlertRouted.v1, the log line.
+   */
   async function send(
     incoming: IncomingEvent,
     c: Classified,
     kind: 'ALERT' | 'RESOLVED',
+    key: string,
+    sent: SentRecord | null,
+    note?: string,
   ): Promise<RouteOutcome> {
-    const message = formatMessage(incoming, c, kind, config);
-    const { messageId } = await deps.notifier.publish(message);
+    const message = formatMessage(incoming, c, kind, config, note);
+    let messageId: string | null;
+    if (sent) {
+      messageId = sent.messageId;
+      log.info('already published by an earlier delivery; finishing without publishing again', {
+        key,
+        messageId,
+        sentAt: sent.sentAt,
+      });
+    } else {
+      ({ messageId } = await deps.notifier.publish(message));
+      // From here on, a failure must not page again: the retry finds this record and skips the publish.
+      await idempotency.markSent(key, {
+        messageId,
+        topicArn: message.topicArn,
+        kind,
+        sentAt: deps.now().toISOString(),
+      });
+    }
     metrics.record('AlertsRouted', 1, 'Count', {
       dimensions: { Severity: message.severity },
       properties: { kind, sourceEventId: c.sourceEventId, ...(c.jobId ? { jobId: c.jobId } : {}) },
@@ -509,26 +645,46 @@ export function createAlarmRouter(deps: AlarmRouterDeps) {
     };
   }
 
-  async function decideAndSend(incoming: IncomingEvent, c: Classified, key: string): Promise<RouteOutcome> {
-    if (!c.alarm) return send(incoming, c, 'ALERT');
+  async function scheduleRecheck(e: AlarmEvent, stateAt: number, dueAt: number): Promise<void> {
+    const delaySeconds = Math.min(
+      MAX_RECHECK_DELAY_SECONDS,
+      Math.max(0, Math.ceil((dueAt - deps.now().getTime()) / 1000)),
+    );
+    await deps.rechecks.schedule(
+      { rowstream: 'alarm-recheck.v1', alarmName: e.detail.alarmName, stateAt, dueAt, event: envelopeOf(e) },
+      delaySeconds,
+    );
+    log.info('flapping ALARM suppressed; looking again when the window ends', {
+      alarmName: e.detail.alarmName,
+      dueAt: new Date(dueAt).toISOString(),
+    });
+  }
+
+  async function decideAndSend(
+    incoming: IncomingEvent,
+    c: Classified,
+    key: string,
+    sent: SentRecord | null,
+  ): Promise<RouteOutcome> {
+    if (!c.alarm) return send(incoming, c, 'ALERT', key, sent);
     const d = c.alarm.event.detail;
     const memory = await deps.alarmState.get(d.alarmName);
     let action: AlarmAction;
     let reason: string;
+    let recheckAt: number | undefined;
+    const at = Date.parse(d.state.timestamp);
+    const stateAt = Number.isFinite(at) ? at : deps.now().getTime();
     if (memory && memory.lastKey === key) {
       // A retried delivery of the change this memory already records: repeat its decision.
       action = memory.lastAction;
       reason = 'retry of an applied change';
+      if (action === 'SUPPRESSED' && memory.suppressedAlarm && memory.notifiedAt !== null) {
+        recheckAt = memory.notifiedAt + config.suppressionWindowSeconds * 1000;
+      }
     } else {
-      const at = Date.parse(d.state.timestamp);
       const decision = decideAlarm(
         memory,
-        {
-          alarmName: d.alarmName,
-          value: d.state.value,
-          at: Number.isFinite(at) ? at : deps.now().getTime(),
-          key,
-        },
+        { alarmName: d.alarmName, value: d.state.value, at: stateAt, key },
         config.suppressionWindowSeconds,
       );
       // State first, then the message: if the write loses a race, nothing was sent and the retry decides
@@ -539,11 +695,52 @@ export function createAlarmRouter(deps: AlarmRouterDeps) {
       );
       action = decision.action;
       reason = decision.reason;
+      recheckAt = decision.recheckAt;
     }
-    if (action === 'ALERT' || action === 'RESOLVED') return send(incoming, c, action);
-    if (action === 'SUPPRESSED') return suppressed(reason, { alarmName: d.alarmName, state: d.state.value });
+    if (action === 'ALERT' || action === 'RESOLVED') return send(incoming, c, action, key, sent);
+    if (action === 'SUPPRESSED') {
+      if (recheckAt !== undefined) await scheduleRecheck(c.alarm.event, stateAt, recheckAt);
+      return suppressed(reason, { alarmName: d.alarmName, state: d.state.value });
+    }
     log.info('alarm change needs no message', { alarmName: d.alarmName, state: d.state.value, reason });
     return { outcome: 'ignored', reason };
+  }
+
+  /** Claim, run, complete; on failure give the claim back (keeping a publish already made). */
+  async function once(
+    key: string,
+    c: { readonly jobId?: string },
+    replayName: string | null,
+    run: (sent: SentRecord | null) => Promise<RouteOutcome>,
+  ): Promise<RouteOutcome> {
+    const claim = await idempotency.claim(key, {
+      now: deps.now(),
+      leaseSeconds: config.claimLeaseSeconds,
+      ttlSeconds: config.idempotencyTtlSeconds,
+    });
+    if (claim.status === 'busy') throw new AlertInProgressError(key);
+    if (claim.status === 'done') {
+      metrics.record('AlertsSuppressed', 1, 'Count', { properties: { reason: 'duplicate', key } });
+      log.info('duplicate delivery, already handled', {
+        key,
+        replayName,
+        ...(c.jobId ? { jobId: c.jobId } : {}),
+      });
+      return { outcome: 'duplicate', key };
+    }
+    try {
+      const outcome = await run(claim.sent);
+      await idempotency.complete(key, {
+        outcome: outcome.outcome,
+        ...(outcome.outcome === 'sent' ? { messageId: outcome.messageId, kind: outcome.kind } : {}),
+      });
+      return outcome;
+    } catch (error) {
+      await idempotency
+        .release(key)
+        .catch((e: unknown) => log.warn('could not release claim', { key, error: String(e) }));
+      throw error;
+    }
   }
 
   return {
@@ -555,35 +752,69 @@ export function createAlarmRouter(deps: AlarmRouterDeps) {
         return { outcome: 'ignored', reason: c.reason };
       }
       const key = `alert#${c.sourceEventId}`;
-      const claim = await idempotency.claim(key, {
-        now: deps.now(),
-        leaseSeconds: config.claimLeaseSeconds,
-        ttlSeconds: config.idempotencyTtlSeconds,
-      });
-      if (claim === 'busy') throw new AlertInProgressError(key);
-      if (claim === 'done') {
-        metrics.record('AlertsSuppressed', 1, 'Count', { properties: { reason: 'duplicate', key } });
-        log.info('duplicate delivery, already handled', {
-          key,
-          replayName: incoming.replayName,
-          ...(c.jobId ? { jobId: c.jobId } : {}),
-        });
-        return { outcome: 'duplicate', key };
-      }
-      try {
-        const outcome = await decideAndSend(incoming, c, key);
-        await idempotency.complete(key, {
-          outcome: outcome.outcome,
-          ...(outcome.outcome === 'sent' ? { messageId: outcome.messageId, kind: outcome.kind } : {}),
-        });
-        return outcome;
-      } catch (error) {
-        await idempotency
-          .release(key)
-          .catch((e: unknown) => log.warn('could not release claim', { key, error: String(e) }));
-        throw error;
-      }
+      return once(key, c, incoming.replayName, (sent) => decideAndSend(incoming, c, key, sent));
     },
+
+    /**
+     * The end of a suppression window: pages an alarm still in the ALARM that was suppressed as flapping.
+     * Not due yet (a window longer than one SQS delay): scheduled again.
+     */
+    async recheck(r: AlarmRecheck): Promise<RouteOutcome> {
+      const now = deps.now().getTime();
+      const incoming = parse(r.event);
+      if (incoming.kind !== 'aws.alarm')
+        return { outcome: 'ignored', reason: 'recheck of a non-alarm event' };
+      if (now < r.dueAt) {
+        await scheduleRecheck(incoming, r.stateAt, r.dueAt);
+        return { outcome: 'ignored', reason: 'suppression window not over yet' };
+      }
+      const c = classify(incoming, config);
+      if (!c.route) return { outcome: 'ignored', reason: c.reason };
+      const sourceEventId = eventIdFor('AlarmRecheck', r.alarmName, String(r.stateAt));
+      const key = `alert#${sourceEventId}`;
+      const cr: Classified = { ...c, sourceEventId, sourceDetailType: 'AlarmRecheck' };
+      return once(key, cr, null, async (sent) => {
+        const memory = await deps.alarmState.get(r.alarmName);
+        // A retry after the memory was updated below: the decision was ALERT, repeat it.
+        const retried = memory?.lastKey === key && memory.lastAction === 'ALERT';
+        if (!retried) {
+          const d = decideRecheck(memory, r, now, key);
+          if (d.action !== 'ALERT' || !d.next || !memory) {
+            log.info('suppression window over; nothing to page', {
+              alarmName: r.alarmName,
+              reason: d.reason,
+            });
+            return { outcome: 'ignored', reason: d.reason };
+          }
+          await deps.alarmState.put({ ...d.next, version: memory.version + 1 }, memory.version);
+        }
+        const since = new Date(r.stateAt).toISOString();
+        return send(
+          incoming,
+          cr,
+          'ALERT',
+          key,
+          sent,
+          `Still in ALARM since ${since}: that ALARM came within the flapping window of an earlier message ` +
+            `and was held back; the window is over and the alarm has not recovered.`,
+        );
+      });
+    },
+  };
+}
+
+/** The EventBridge envelope of an alarm change, as the rule delivered it (for a recheck message). */
+function envelopeOf(e: AlarmEvent): Record<string, unknown> {
+  return {
+    version: '0',
+    id: e.id,
+    'detail-type': e.detailType,
+    source: e.source,
+    account: e.account ?? '000000000000',
+    time: e.time,
+    region: e.region ?? 'us-east-1',
+    resources: [...e.resources],
+    detail: e.detail,
   };
 }
 

@@ -12,9 +12,10 @@ import {
   type SqsRecordLike,
   sqsBatchHandler,
 } from '../shared/sqs-batch.ts';
+import { sqsRechecks } from './adapters/rechecks.ts';
 import { snsNotifier } from './adapters/sns.ts';
 import { dynamoAlarmState, dynamoIdempotency } from './adapters/state.ts';
-import { type AlarmRouterDeps, createAlarmRouter, type RouteOutcome } from './core.ts';
+import { AlarmRecheck, type AlarmRouterDeps, createAlarmRouter, type RouteOutcome } from './core.ts';
 import { routingConfig } from './routing.ts';
 
 export const AlarmRouterEnv = CommonEnv.extend({
@@ -23,8 +24,12 @@ export const AlarmRouterEnv = CommonEnv.extend({
   ROWSTREAM_TOPIC_CRITICAL_ARN: z.string().min(1),
   ROWSTREAM_TOPIC_WARNING_ARN: z.string().min(1),
   ROWSTREAM_TOPIC_INFO_ARN: z.string().min(1),
-  /** Public repository URL for runbook links (…/blob/main). */
-  ROWSTREAM_REPO_URL: z.url().optional(),
+  /** The stage's bucket: runbook links point to the copy shipped there unless ROWSTREAM_RUNBOOK_URL is set. */
+  ROWSTREAM_BUCKET: z.string().min(1),
+  /** The router's own queue: a flapping ALARM's recheck is a delayed message to it. */
+  ROWSTREAM_ALARM_ROUTER_QUEUE_URL: z.string().min(1),
+  /** The runbooks page (a wiki, the repository's docs/runbooks.md at the deployed tag); links are `<url>#<anchor>`. */
+  ROWSTREAM_RUNBOOK_URL: z.url().optional(),
   /** JSON overrides of the routing configuration (routing.ts). */
   ROWSTREAM_ALERT_ROUTING: z.string().optional(),
 });
@@ -58,7 +63,9 @@ export function createAlarmRouterService(w: AlarmRouterWiring): AlarmRouterServi
       warning: config.ROWSTREAM_TOPIC_WARNING_ARN,
       info: config.ROWSTREAM_TOPIC_INFO_ARN,
     },
-    ...(config.ROWSTREAM_REPO_URL ? { repoUrl: config.ROWSTREAM_REPO_URL } : {}),
+    bucket: config.ROWSTREAM_BUCKET,
+    endpoint: config.AWS_ENDPOINT_URL ?? null,
+    ...(config.ROWSTREAM_RUNBOOK_URL ? { runbookUrl: config.ROWSTREAM_RUNBOOK_URL } : {}),
     overrides: config.ROWSTREAM_ALERT_ROUTING,
   });
   const metrics =
@@ -71,6 +78,7 @@ export function createAlarmRouterService(w: AlarmRouterWiring): AlarmRouterServi
   const deps: AlarmRouterDeps = {
     config: routing,
     idempotency: dynamoIdempotency(clients.doc, config.ROWSTREAM_STATE_TABLE),
+    rechecks: sqsRechecks(clients.sqs, config.ROWSTREAM_ALARM_ROUTER_QUEUE_URL),
     alarmState: dynamoAlarmState(clients.doc, config.ROWSTREAM_STATE_TABLE, routing.idempotencyTtlSeconds),
     notifier: snsNotifier(clients.sns),
     bus: eventBridgeBus(clients.events, config.ROWSTREAM_BUS_NAME),
@@ -84,7 +92,11 @@ export function createAlarmRouterService(w: AlarmRouterWiring): AlarmRouterServi
 /** The SQS layer over the core (partial batch failures); unit tests use it with fakes. */
 export function alarmRouterFromDeps(deps: AlarmRouterDeps, logger?: Logger): AlarmRouterService {
   const router = createAlarmRouter(deps);
-  const processRecord = async (record: SqsRecordLike) => router.route(parse(record.body));
+  // The queue carries bus events and the router's own delayed rechecks (core.ts AlarmRecheck).
+  const processRecord = async (record: SqsRecordLike) => {
+    const recheck = recheckOf(record.body);
+    return recheck ? router.recheck(recheck) : router.route(parse(record.body));
+  };
   const handler = sqsBatchHandler(processRecord, {
     metrics: deps.metrics,
     // Parse errors and in-progress claims alike go back to the queue; poison messages end in the DLQ,
@@ -96,6 +108,17 @@ export function alarmRouterFromDeps(deps: AlarmRouterDeps, logger?: Logger): Ala
       }),
   });
   return { handler, processRecord, deps };
+}
+
+function recheckOf(body: string): AlarmRecheck | null {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch {
+    return null;
+  }
+  if ((raw as { rowstream?: unknown } | null)?.rowstream !== 'alarm-recheck.v1') return null;
+  return AlarmRecheck.parse(raw);
 }
 
 /** Builds the router from process.env (fails fast naming a missing setting). */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Severity } from '../../events/catalog.ts';
-import { type AlarmDef, alarmDefinitions, DEFAULT_REPO_URL } from '../../monitoring/alarms.ts';
+import { type AlarmDef, alarmDefinitions, type RunbookLocation } from '../../monitoring/alarms.ts';
 import { dashboardUrl } from '../../monitoring/dashboard.ts';
 import { RoutingConfigError } from './errors.ts';
 
@@ -11,7 +11,8 @@ import { RoutingConfigError } from './errors.ts';
 export interface RoutingConfig {
   readonly stage: string;
   readonly region: string;
-  readonly repoUrl: string;
+  /** Where runbook links point (monitoring/alarms.ts runbookUrl). */
+  readonly runbooks: RunbookLocation;
   readonly dashboardUrl: string;
   /** Topic ARN per severity. */
   readonly topics: Readonly<Record<Severity, string>>;
@@ -54,7 +55,7 @@ const Overrides = z.strictObject({
   resolvedTo: z.enum(['same', 'info']).optional(),
   idempotencyTtlSeconds: z.number().int().positive().optional(),
   claimLeaseSeconds: z.number().int().positive().optional(),
-  repoUrl: z.url().optional(),
+  runbookUrl: z.url().optional(),
   events: z
     .strictObject({
       jobFailed: Severity.optional(),
@@ -101,7 +102,12 @@ export interface RoutingInput {
   readonly stage: string;
   readonly region: string;
   readonly topics: Readonly<Record<Severity, string>>;
-  readonly repoUrl?: string;
+  /** ROWSTREAM_RUNBOOK_URL: the runbooks page; links are `<url>#<anchor>`. */
+  readonly runbookUrl?: string;
+  /** The stage's bucket, where the deployment ships its runbooks (used without a runbook URL). */
+  readonly bucket: string;
+  /** The emulator endpoint, locally (the bucket copy is linked there). */
+  readonly endpoint?: string | null;
   /** Parsed object or JSON text (ROWSTREAM_ALERT_ROUTING). */
   readonly overrides?: unknown;
 }
@@ -121,11 +127,14 @@ export function routingConfig(input: RoutingInput): RoutingConfig {
     throw new RoutingConfigError(`ROWSTREAM_ALERT_ROUTING: ${z.prettifyError(parsed.error)}`);
   }
   const o = parsed.data;
-  const repoUrl = o.repoUrl ?? input.repoUrl ?? DEFAULT_REPO_URL;
+  const url = o.runbookUrl ?? input.runbookUrl;
+  const runbooks: RunbookLocation = url
+    ? { kind: 'url', url }
+    : { kind: 'bucket', bucket: input.bucket, region: input.region, endpoint: input.endpoint ?? null };
   return {
     stage: input.stage,
     region: input.region,
-    repoUrl,
+    runbooks,
     dashboardUrl: dashboardUrl(input.stage, input.region),
     topics: input.topics,
     suppressionWindowSeconds: o.suppressionWindowSeconds ?? DEFAULT_ROUTING.suppressionWindowSeconds,
@@ -136,6 +145,6 @@ export function routingConfig(input: RoutingInput): RoutingConfig {
     budget: [...(o.budget ?? DEFAULT_ROUTING.budget)].sort((a, b) => a.atLeastPercent - b.atLeastPercent),
     alarmRules: o.alarmRules ?? DEFAULT_ROUTING.alarmRules,
     defaultAlarmSeverity: o.defaultAlarmSeverity ?? DEFAULT_ROUTING.defaultAlarmSeverity,
-    alarms: alarmDefinitions(input.stage, { repoUrl }),
+    alarms: alarmDefinitions(input.stage, { runbooks }),
   };
 }

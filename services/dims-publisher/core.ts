@@ -46,10 +46,14 @@ export interface Snapshot {
   readonly snapshotId: string;
   readonly takenAt: string;
   readonly metrics: readonly SnapshotMetric[];
+  /** The snapshot this one was compared with (null: the first one). */
+  readonly previousSnapshotId?: string | null;
 }
 
 export interface SnapshotsPort {
   latest(): Promise<Snapshot | null>;
+  /** A stored snapshot by id (the history item), null when it has expired. */
+  get(snapshotId: string): Promise<Snapshot | null>;
   /** Stores as latest and in the history (kept `historyDays`). */
   save(snapshot: Snapshot, historyDays: number): Promise<void>;
 }
@@ -192,11 +196,17 @@ export async function runOnce(deps: DimsDeps, now: Date): Promise<DimsSummary> {
     metrics.push({ name: 'InventoryOldestUnprocessedSeconds', labels: {}, value: age, unit: 'Seconds' });
   }
 
-  const previous = await deps.snapshots.latest();
+  const snapshotId = now.toISOString();
+  const previous = await previousOf(deps.snapshots, snapshotId);
   const compared = compareSnapshots(metrics, previous);
   const drift = beyondTolerance(compared, d.tolerancePercent);
   const maxDrift = Math.max(0, ...compared.map((m) => Math.abs(m.driftPercent ?? 0)));
-  const snapshot: Snapshot = { snapshotId: now.toISOString(), takenAt: now.toISOString(), metrics };
+  const snapshot: Snapshot = {
+    snapshotId,
+    takenAt: now.toISOString(),
+    metrics,
+    previousSnapshotId: previous?.snapshotId ?? null,
+  };
 
   for (const m of metrics) {
     deps.metrics.record(m.name, m.value, m.unit, {
@@ -207,7 +217,8 @@ export async function runOnce(deps: DimsDeps, now: Date): Promise<DimsSummary> {
   }
   if (previous) deps.metrics.record('InventoryDriftPercent', maxDrift, 'Percent');
 
-  await deps.snapshots.save(snapshot, d.historyDays);
+  // Announce first, store second: a run that fails before storing leaves `latest` at the snapshot it
+  // compared with, so its retry computes the same drift instead of comparing the snapshot with itself.
   await publish(deps.bus, [
     event('InventoryPublished.v1', {
       eventId: eventIdFor('InventoryPublished', deps.stage, snapshot.snapshotId),
@@ -218,6 +229,7 @@ export async function runOnce(deps: DimsDeps, now: Date): Promise<DimsSummary> {
       drift: drift.map(toEventMetric),
     }),
   ]);
+  await deps.snapshots.save(snapshot, d.historyDays);
   await deps.metrics.flush();
   deps.log.info('inventory published', {
     snapshotId: snapshot.snapshotId,
@@ -231,6 +243,16 @@ export async function runOnce(deps: DimsDeps, now: Date): Promise<DimsSummary> {
     previousSnapshotId: previous?.snapshotId ?? null,
     oldestUnprocessedKey: oldestKey,
   };
+}
+
+/**
+ * The snapshot to compare with: the latest, unless the latest is this very run's (a retry after it was
+ * stored, same firing time), then the one that run compared with.
+ */
+async function previousOf(snapshots: SnapshotsPort, snapshotId: string): Promise<Snapshot | null> {
+  const latest = await snapshots.latest();
+  if (!latest || latest.snapshotId !== snapshotId) return latest;
+  return latest.previousSnapshotId ? snapshots.get(latest.previousSnapshotId) : null;
 }
 
 const toEventMetric = (m: DriftedMetric) => ({

@@ -76,17 +76,22 @@ async function putAlarmChange(alarmName: string, value: 'ALARM' | 'OK', previous
   expect(out.FailedEntryCount ?? 0).toBe(0);
 }
 
-/** One run of the router over its queue, through the local Lambda runner, until the queue is empty. */
-async function runRouter() {
+function routerService(over: Record<string, string> = {}) {
   const config = loadConfig(AlarmRouterEnv, {
     ...env,
     LOG_LEVEL: 'WARN',
     ROWSTREAM_METRICS_SINK: `file:${emfPath}`,
+    ...over,
   });
-  const service = createAlarmRouterService({
+  return createAlarmRouterService({
     config,
     clients: awsClients({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL }),
   });
+}
+
+/** One run of the router over its queue, through the local Lambda runner, until the queue is empty. */
+async function runRouter(over: Record<string, string> = {}, idleSeconds = 2) {
+  const service = routerService(over);
   const controller = new AbortController();
   return runSqsLambda({
     queueUrl: outputs.queues.alarmRouter.url,
@@ -94,9 +99,12 @@ async function runRouter() {
     sqs: aws.sqs,
     signal: controller.signal,
     waitSeconds: 1,
-    stopWhenIdle: 2,
+    stopWhenIdle: idleSeconds,
   });
 }
+
+/** CloudWatch's timestamp format, `seconds` from now. */
+const stamp = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString().replace('Z', '+0000');
 
 /** Messages that arrived on the critical topic's subscription since the last call (deleted once read). */
 async function newAlerts(expected: number): Promise<SnsEnvelope[]> {
@@ -156,7 +164,12 @@ describe('alarm-router on the local stack', () => {
     expect(a.Subject).toBe(`[CRITICAL] rowstream ${outputs.stage}: Messages in DLQ planner-dlq`);
     expect(a.Subject.length).toBeLessThan(100);
     expect(a.Message).toContain('Value vs threshold: 4 > 0 messages.');
-    expect(a.Message).toContain('docs/runbooks.md#dlq-not-empty');
+    // The runbook link points to the copy the stage ships in its bucket, and it resolves.
+    const link = /Runbook: +(\S+)/.exec(a.Message)?.[1] ?? '';
+    expect(link).toBe(`${env.AWS_ENDPOINT_URL}/${outputs.bucket}/runbooks/runbooks.md#dlq-not-empty`);
+    const page = await fetch(link);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<a id="dlq-not-empty"></a>');
     expect(a.MessageAttributes.severity).toEqual({ Type: 'String', Value: 'critical' });
     expect(a.MessageAttributes.service).toEqual({ Type: 'String', Value: 'planner' });
     expect(a.MessageAttributes.kind).toEqual({ Type: 'String', Value: 'ALERT' });
@@ -193,12 +206,12 @@ describe('alarm-router on the local stack', () => {
   });
 
   it('ALARM / OK / ALARM inside the suppression window: one alert, then one resolved, then nothing', async () => {
-    // Prepare
+    // Prepare: changes minutes apart, the last one now, so the 15-minute window is still running
     const alarm = alarmDefinitions(outputs.stage).find((a) => a.id === 'job-stalled')!;
     const steps = [
-      ['ALARM', 'OK', '2026-11-25T11:00:00.000+0000'],
-      ['OK', 'ALARM', '2026-11-25T11:03:00.000+0000'],
-      ['ALARM', 'OK', '2026-11-25T11:06:00.000+0000'],
+      ['ALARM', 'OK', stamp(-360)],
+      ['OK', 'ALARM', stamp(-180)],
+      ['ALARM', 'OK', stamp(0)],
     ] as const;
     const kinds: string[] = [];
     for (const [value, previous, timestamp] of steps) {
@@ -216,5 +229,69 @@ describe('alarm-router on the local stack', () => {
       `ALERT:[CRITICAL] rowstream ${outputs.stage}: A RUNNING job made no progress`,
       `RESOLVED:[RESOLVED] rowstream ${outputs.stage}: A RUNNING job made no progress`,
     ]);
+  });
+
+  it('a flap is suppressed and the alarm still in ALARM when the window ends is paged once', async () => {
+    // Prepare: an 8-second suppression window; ALARM, OK, ALARM a router run apart (1-2 s)
+    const alarm = alarmDefinitions(outputs.stage).find((a) => a.id === 'dlq-producer')!;
+    const routing = { ROWSTREAM_ALERT_ROUTING: JSON.stringify({ suppressionWindowSeconds: 8 }) };
+    const steps = [
+      ['ALARM', 'OK'],
+      ['OK', 'ALARM'],
+      ['ALARM', 'OK'],
+    ] as const;
+    let lastAlarmAt = '';
+    for (const [value, previous] of steps) {
+      lastAlarmAt = stamp(0);
+      await putAlarmChange(alarm.name, value, previous, lastAlarmAt);
+      await runRouter(routing, 1);
+    }
+    const first = await newAlerts(2);
+    // Act: the router keeps polling its queue; the recheck it left there comes back when the window ends
+    await runRouter(routing, 8);
+    const late = await newAlerts(1);
+    // Assess
+    expect(first.map((m) => m.MessageAttributes.kind?.Value)).toEqual(['ALERT', 'RESOLVED']);
+    expect(late.map((m) => m.MessageAttributes.kind?.Value)).toEqual(['ALERT']);
+    expect(late[0]?.Subject).toBe(`[CRITICAL] rowstream ${outputs.stage}: Messages in DLQ producer-dlq`);
+    expect(late[0]?.Message).toContain(
+      `Still in ALARM since ${new Date(Date.parse(lastAlarmAt)).toISOString()}`,
+    );
+  });
+
+  it('EventBridge refusing AlertRouted.v1 after the SNS publish: the redelivery pages no second time', async () => {
+    // Prepare: the router's bus does not exist, so the step after the publish fails on the real stack
+    // (dlq-planner was alerted by the first test: this OK resolves it)
+    const alarm = alarmDefinitions(outputs.stage).find((a) => a.id === 'dlq-planner')!;
+    const at = stamp(0);
+    const body = JSON.stringify({
+      version: '0',
+      id: 'redelivered-envelope',
+      'detail-type': 'CloudWatch Alarm State Change',
+      source: 'aws.cloudwatch',
+      account: '123456789012',
+      time: new Date().toISOString(),
+      region: 'us-east-1',
+      resources: [],
+      detail: {
+        alarmName: alarm.name,
+        state: { value: 'OK', reason: 'back', timestamp: at },
+        previousState: { value: 'ALARM', reason: '', timestamp: at },
+        configuration: { description: 'x', metrics: [] },
+      },
+    });
+    const broken = routerService({ ROWSTREAM_BUS_NAME: `${outputs.stage}-no-such-bus` });
+    const healthy = routerService();
+    // Act: the first delivery fails after SNS accepted the message; SQS delivers the same body again
+    await expect(broken.processRecord({ messageId: 'm1', body })).rejects.toThrow();
+    const retry = await healthy.processRecord({ messageId: 'm1', body });
+    // Assess: exactly one RESOLVED message, and the retry finished the job (AlertRouted.v1 once)
+    expect(retry).toMatchObject({ outcome: 'sent', kind: 'RESOLVED' });
+    const alerts = await newAlerts(1);
+    expect(alerts.map((m) => m.MessageAttributes.kind?.Value)).toEqual(['RESOLVED']);
+    const resolved = (await receiveUntil(aws.sqs, routedUrl, () => false, 4000))
+      .map((m) => JSON.parse(m.Body!).detail)
+      .filter((d) => d.alarmName === alarm.name && d.kind === 'RESOLVED');
+    expect(resolved).toHaveLength(1);
   });
 });

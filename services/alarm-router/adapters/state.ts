@@ -1,12 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
-import type { AlarmMemory, AlarmStatePort, ClaimResult, IdempotencyPort } from '../core.ts';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { AlarmMemory, AlarmStatePort, ClaimResult, IdempotencyPort, SentRecord } from '../core.ts';
 import { AlarmStateConflictError } from '../errors.ts';
 
 const isConditionFailure = (e: unknown) =>
@@ -14,37 +8,52 @@ const isConditionFailure = (e: unknown) =>
   (e as { name?: string })?.name === 'ConditionalCheckFailedException';
 
 /**
- * Idempotency keys in the state table: `{ pk, status: IN_PROGRESS|DONE, leaseUntil, expiresAt }`.
- * A claim is a conditional put that succeeds when the key is new or its holder's lease ran out.
+ * Idempotency keys in the state table: `{ pk, status: IN_PROGRESS|DONE, leaseUntil, expiresAt, sent? }`.
+ * A claim is a conditional update that succeeds when the key is new or its holder's lease ran out; an
+ * update, not a put, so the `sent` record of an earlier holder survives the takeover.
  */
 export function dynamoIdempotency(doc: DynamoDBDocumentClient, table: string): IdempotencyPort {
   return {
     async claim(key, { now, leaseSeconds, ttlSeconds }): Promise<ClaimResult> {
       const nowMs = now.getTime();
       try {
-        await doc.send(
-          new PutCommand({
+        const out = await doc.send(
+          new UpdateCommand({
             TableName: table,
-            Item: {
-              pk: key,
-              status: 'IN_PROGRESS',
-              leaseUntil: nowMs + leaseSeconds * 1000,
-              claimedAt: now.toISOString(),
-              expiresAt: Math.floor(nowMs / 1000) + ttlSeconds,
-            },
+            Key: { pk: key },
+            UpdateExpression: 'SET #s = :inProgress, leaseUntil = :lease, claimedAt = :at, expiresAt = :exp',
             ConditionExpression: 'attribute_not_exists(pk) OR (#s = :inProgress AND leaseUntil < :now)',
             ExpressionAttributeNames: { '#s': 'status' },
-            ExpressionAttributeValues: { ':inProgress': 'IN_PROGRESS', ':now': nowMs },
+            ExpressionAttributeValues: {
+              ':inProgress': 'IN_PROGRESS',
+              ':lease': nowMs + leaseSeconds * 1000,
+              ':at': now.toISOString(),
+              ':exp': Math.floor(nowMs / 1000) + ttlSeconds,
+              ':now': nowMs,
+            },
+            ReturnValues: 'ALL_NEW',
           }),
         );
-        return 'claimed';
+        return { status: 'claimed', sent: (out.Attributes?.sent as SentRecord | undefined) ?? null };
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
         const existing = await doc.send(
           new GetCommand({ TableName: table, Key: { pk: key }, ConsistentRead: true }),
         );
-        return existing.Item?.status === 'DONE' ? 'done' : 'busy';
+        return { status: existing.Item?.status === 'DONE' ? 'done' : 'busy' };
       }
+    },
+    async markSent(key, sent) {
+      await doc.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: { pk: key },
+          UpdateExpression: 'SET sent = :sent',
+          ConditionExpression: '#s = :inProgress',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':sent': sent, ':inProgress': 'IN_PROGRESS' },
+        }),
+      );
     },
     async complete(key, result) {
       await doc.send(
@@ -58,14 +67,16 @@ export function dynamoIdempotency(doc: DynamoDBDocumentClient, table: string): I
       );
     },
     async release(key) {
+      // The lease ends now (the next delivery claims at once); the item, with a possible `sent`, stays.
       await doc
         .send(
-          new DeleteCommand({
+          new UpdateCommand({
             TableName: table,
             Key: { pk: key },
+            UpdateExpression: 'SET leaseUntil = :zero',
             ConditionExpression: '#s = :inProgress',
             ExpressionAttributeNames: { '#s': 'status' },
-            ExpressionAttributeValues: { ':inProgress': 'IN_PROGRESS' },
+            ExpressionAttributeValues: { ':inProgress': 'IN_PROGRESS', ':zero': 0 },
           }),
         )
         .catch((error: unknown) => {

@@ -72,6 +72,7 @@ describe('classify', () => {
       stage: STAGE,
       region: 'us-east-1',
       topics: TOPICS,
+      bucket: 'rowstream-unit-data',
       overrides: JSON.stringify({
         events: { jobRejected: 'info' },
         budget: [{ atLeastPercent: 90, severity: 'critical' }],
@@ -87,7 +88,7 @@ describe('classify', () => {
 
   it('rejects a bad override at start, naming the field', () => {
     const make = (overrides: unknown) => () =>
-      routingConfig({ stage: STAGE, region: 'us-east-1', topics: TOPICS, overrides });
+      routingConfig({ stage: STAGE, region: 'us-east-1', topics: TOPICS, bucket: 'b', overrides });
     expect(make('{not json')).toThrow(RoutingConfigError);
     expect(make({ resolvedTo: 'pager' })).toThrow(/resolvedTo/);
     expect(make({ suppressionWindow: 5 })).toThrow(/suppressionWindow/);

@@ -1,12 +1,15 @@
 import type { BusEntry, BusPort } from '../../../events/bus.ts';
 import type {
   AlarmMemory,
+  AlarmRecheck,
   AlarmRouterDeps,
   AlarmStatePort,
   ClaimResult,
   IdempotencyPort,
   NotificationMessage,
   NotifierPort,
+  RecheckPort,
+  SentRecord,
 } from '../../../services/alarm-router/core.ts';
 import { AlarmStateConflictError } from '../../../services/alarm-router/errors.ts';
 import { type RoutingOverrides, routingConfig } from '../../../services/alarm-router/routing.ts';
@@ -20,19 +23,45 @@ export const TOPICS = {
 } as const;
 
 export class MemoryIdempotency implements IdempotencyPort {
-  readonly items = new Map<string, { status: 'IN_PROGRESS' | 'DONE'; leaseUntil: number }>();
+  readonly items = new Map<
+    string,
+    { status: 'IN_PROGRESS' | 'DONE'; leaseUntil: number; sent?: SentRecord }
+  >();
+  /** Makes the next markSent calls fail (DynamoDB down right after the publish). */
+  failMarkSent = 0;
   async claim(key: string, o: { now: Date; leaseSeconds: number; ttlSeconds: number }): Promise<ClaimResult> {
     const it = this.items.get(key);
-    if (it?.status === 'DONE') return 'done';
-    if (it && it.leaseUntil >= o.now.getTime()) return 'busy';
-    this.items.set(key, { status: 'IN_PROGRESS', leaseUntil: o.now.getTime() + o.leaseSeconds * 1000 });
-    return 'claimed';
+    if (it?.status === 'DONE') return { status: 'done' };
+    if (it && it.leaseUntil >= o.now.getTime()) return { status: 'busy' };
+    this.items.set(key, {
+      ...it,
+      status: 'IN_PROGRESS',
+      leaseUntil: o.now.getTime() + o.leaseSeconds * 1000,
+    });
+    return { status: 'claimed', sent: it?.sent ?? null };
+  }
+  async markSent(key: string, sent: SentRecord) {
+    if (this.failMarkSent > 0) {
+      this.failMarkSent--;
+      throw new Error('DynamoDB is down');
+    }
+    const it = this.items.get(key);
+    if (it?.status !== 'IN_PROGRESS') throw new Error(`markSent on ${key} without a claim`);
+    this.items.set(key, { ...it, sent });
   }
   async complete(key: string) {
-    this.items.set(key, { status: 'DONE', leaseUntil: 0 });
+    this.items.set(key, { ...this.items.get(key), status: 'DONE', leaseUntil: 0 });
   }
   async release(key: string) {
-    if (this.items.get(key)?.status === 'IN_PROGRESS') this.items.delete(key);
+    const it = this.items.get(key);
+    if (it?.status === 'IN_PROGRESS') this.items.set(key, { ...it, leaseUntil: 0 });
+  }
+}
+
+export class MemoryRechecks implements RecheckPort {
+  readonly scheduled: { recheck: AlarmRecheck; delaySeconds: number }[] = [];
+  async schedule(recheck: AlarmRecheck, delaySeconds: number) {
+    this.scheduled.push({ recheck, delaySeconds });
   }
 }
 
@@ -63,7 +92,13 @@ export class FakeNotifier implements NotifierPort {
 
 export class FakeBus implements BusPort {
   readonly entries: BusEntry[] = [];
+  /** Makes the next putEntries calls throw (EventBridge down after the SNS publish). */
+  failNext = 0;
   async putEntries(entries: readonly BusEntry[]) {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('EventBridge is down');
+    }
     this.entries.push(...entries);
     return entries.map((_, i) => ({ eventId: `e-${this.entries.length + i}` }));
   }
@@ -80,10 +115,12 @@ export function fakeDeps(overrides: RoutingOverrides = {}, now = () => new Date(
       stage: STAGE,
       region: 'us-east-1',
       topics: TOPICS,
-      repoUrl: 'https://example.org/rowstream/blob/main',
+      runbookUrl: 'https://example.org/rowstream/blob/v1.2.0/docs/runbooks.md',
+      bucket: 'rowstream-unit-data',
       overrides,
     }),
     idempotency: new MemoryIdempotency(),
+    rechecks: new MemoryRechecks(),
     alarmState: new MemoryAlarmState(),
     notifier: new FakeNotifier(),
     bus: new FakeBus(),

@@ -8,8 +8,11 @@ import {
   classify,
   createAlarmRouter,
   decideAlarm,
+  decideRecheck,
   formatMessage,
+  reasonNumbers,
   sanitizeSubject,
+  valueVsThreshold,
 } from '../../../services/alarm-router/core.ts';
 import { AlertInProgressError } from '../../../services/alarm-router/errors.ts';
 import { alarmRouterFromDeps } from '../../../services/alarm-router/handler.ts';
@@ -36,7 +39,7 @@ describe('message formatting', () => {
     expect(m.body).toContain(`Alarm ${DLQ} changed from OK to ALARM`);
     expect(m.body).toContain('Value vs threshold: 3 > 0 messages.');
     expect(m.body).toContain(
-      'Runbook:   https://example.org/rowstream/blob/main/docs/runbooks.md#dlq-not-empty',
+      'Runbook:   https://example.org/rowstream/blob/v1.2.0/docs/runbooks.md#dlq-not-empty (section "dlq-not-empty")',
     );
     expect(m.body).toContain('#dashboards/dashboard/rowstream-unit-dashboard');
     expect(m.attributes).toEqual({
@@ -246,6 +249,51 @@ describe('router: idempotency, suppression, events, metrics', () => {
     expect(deps.notifier.sent).toHaveLength(1);
   });
 
+  it('a step after the SNS publish fails: the retry finishes without paging again (rowstream event)', async () => {
+    // Prepare: EventBridge refuses AlertRouted.v1 once, after SNS accepted the message
+    const { deps } = fakeDeps();
+    const router = createAlarmRouter(deps);
+    deps.bus.failNext = 1;
+    const e = parse(jobFailed());
+    // Act
+    await expect(router.route(e)).rejects.toThrow('EventBridge is down');
+    const retry = await router.route(e);
+    const again = await router.route(e);
+    // Assess: one page, the retry reports it with the first message id, AlertRouted.v1 once
+    expect(deps.notifier.sent).toHaveLength(1);
+    expect(retry).toMatchObject({ outcome: 'sent', kind: 'ALERT', messageId: 'm-1' });
+    expect(again).toMatchObject({ outcome: 'duplicate' });
+    expect(deps.bus.details('AlertRouted.v1')).toHaveLength(1);
+  });
+
+  it('a step after the SNS publish fails: the retry of an alarm change pages once too', async () => {
+    const { deps } = fakeDeps();
+    const router = createAlarmRouter(deps);
+    deps.bus.failNext = 2;
+    const e = parse(alarmEnvelope(DLQ, 'ALARM', t(0)));
+    await expect(router.route(e)).rejects.toThrow('EventBridge is down');
+    await expect(router.route(e)).rejects.toThrow('EventBridge is down');
+    await expect(router.route(e)).resolves.toMatchObject({ outcome: 'sent', kind: 'ALERT' });
+    expect(deps.notifier.sent).toHaveLength(1);
+    // The OK that follows is still a RESOLVED: the alarm memory saw one incident.
+    await router.route(parse(alarmEnvelope(DLQ, 'OK', t(3))));
+    expect(deps.notifier.sent.map((m) => m.attributes.kind)).toEqual(['ALERT', 'RESOLVED']);
+  });
+
+  it('a publish that never reached SNS is sent by the retry (the claim is released, not kept)', async () => {
+    const { deps } = fakeDeps();
+    const router = createAlarmRouter(deps);
+    deps.notifier.failNext = 1;
+    const e = parse(jobFailed());
+    await expect(router.route(e)).rejects.toThrow('SNS is down');
+    expect(deps.idempotency.items.get('alert#ev-failed-1')).toMatchObject({
+      status: 'IN_PROGRESS',
+      leaseUntil: 0,
+    });
+    await expect(router.route(e)).resolves.toMatchObject({ outcome: 'sent' });
+    expect(deps.notifier.sent).toHaveLength(1);
+  });
+
   it('a delivery while another holds the claim fails, to come back later', async () => {
     const { deps } = fakeDeps();
     const router = createAlarmRouter(deps);
@@ -274,5 +322,143 @@ describe('router: idempotency, suppression, events, metrics', () => {
     });
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'bad' }]);
     expect(deps.notifier.sent).toHaveLength(1);
+  });
+});
+
+describe('flapping suppression ends', () => {
+  const W = 900;
+  const flap = async (deps: ReturnType<typeof fakeDeps>['deps']) => {
+    const router = createAlarmRouter(deps);
+    await router.route(parse(alarmEnvelope(DLQ, 'ALARM', t(0))));
+    await router.route(parse(alarmEnvelope(DLQ, 'OK', t(3))));
+    await router.route(parse(alarmEnvelope(DLQ, 'ALARM', t(6))));
+    return router;
+  };
+
+  it('a suppressed ALARM schedules a look at the end of the window (15 min after the last message)', async () => {
+    const now = new Date(t(6));
+    const { deps } = fakeDeps({}, () => now);
+    await flap(deps);
+    expect(deps.notifier.sent.map((m) => m.attributes.kind)).toEqual(['ALERT', 'RESOLVED']);
+    expect(deps.rechecks.scheduled).toHaveLength(1);
+    const { recheck, delaySeconds } = deps.rechecks.scheduled[0]!;
+    expect(recheck).toMatchObject({
+      alarmName: DLQ,
+      stateAt: Date.parse(t(6)),
+      dueAt: Date.parse(t(3)) + W * 1000,
+    });
+    expect(delaySeconds).toBe(12 * 60);
+  });
+
+  it('still in ALARM when the window ends: paged once, with a note; the OK after it is RESOLVED', async () => {
+    // Prepare
+    let now = new Date(t(6));
+    const { deps } = fakeDeps({}, () => now);
+    const router = await flap(deps);
+    const { recheck } = deps.rechecks.scheduled[0]!;
+    // Act: the delayed message comes back after the window (twice: SQS is at-least-once)
+    now = new Date(t(18));
+    const first = await router.recheck(recheck);
+    const second = await router.recheck(recheck);
+    now = new Date(t(25));
+    await router.route(parse(alarmEnvelope(DLQ, 'OK', t(25))));
+    // Assess
+    expect(first).toMatchObject({ outcome: 'sent', kind: 'ALERT' });
+    expect(second).toMatchObject({ outcome: 'duplicate' });
+    expect(deps.notifier.sent.map((m) => m.attributes.kind)).toEqual([
+      'ALERT',
+      'RESOLVED',
+      'ALERT',
+      'RESOLVED',
+    ]);
+    expect(deps.notifier.sent[2]?.body).toContain(`Still in ALARM since ${t(6)}`);
+    expect(deps.notifier.sent[2]?.subject).toBe('[CRITICAL] rowstream unit: Messages in DLQ planner-dlq');
+  });
+
+  it('back to OK before the window ends: nothing more is sent', async () => {
+    let now = new Date(t(6));
+    const { deps } = fakeDeps({}, () => now);
+    const router = await flap(deps);
+    const { recheck } = deps.rechecks.scheduled[0]!;
+    await router.route(parse(alarmEnvelope(DLQ, 'OK', t(8))));
+    now = new Date(t(18));
+    await expect(router.recheck(recheck)).resolves.toMatchObject({ outcome: 'ignored' });
+    expect(deps.notifier.sent).toHaveLength(2);
+  });
+
+  it('a recheck that arrives early (window longer than one SQS delay) is scheduled again', async () => {
+    let now = new Date(t(6));
+    const { deps } = fakeDeps({ suppressionWindowSeconds: 3600 }, () => now);
+    const router = await flap(deps);
+    const { recheck, delaySeconds } = deps.rechecks.scheduled[0]!;
+    expect(delaySeconds).toBe(900);
+    now = new Date(t(60));
+    await expect(router.recheck(recheck)).resolves.toMatchObject({ outcome: 'ignored' });
+    expect(deps.rechecks.scheduled).toHaveLength(2);
+    expect(deps.rechecks.scheduled[1]?.delaySeconds).toBe(3 * 60);
+    expect(deps.notifier.sent).toHaveLength(2);
+  });
+
+  it('decideRecheck: waits before the end, ignores a changed alarm, pages a persisting one', () => {
+    const memory = {
+      alarmName: DLQ,
+      state: 'ALARM' as const,
+      stateAt: 6,
+      notified: 'RESOLVED' as const,
+      notifiedAt: 3,
+      suppressedAlarm: true,
+      lastKey: 'k',
+      lastAction: 'SUPPRESSED' as const,
+      version: 3,
+    };
+    expect(decideRecheck(memory, { stateAt: 6, dueAt: 10 }, 9, 'r').action).toBe('WAIT');
+    expect(decideRecheck({ ...memory, stateAt: 8 }, { stateAt: 6, dueAt: 10 }, 10, 'r').action).toBe(
+      'IGNORED',
+    );
+    expect(decideRecheck({ ...memory, state: 'OK' }, { stateAt: 6, dueAt: 10 }, 10, 'r').action).toBe(
+      'IGNORED',
+    );
+    expect(decideRecheck(memory, { stateAt: 6, dueAt: 10 }, 10, 'r')).toMatchObject({
+      action: 'ALERT',
+      next: { notified: 'ALERT', notifiedAt: 10, suppressedAlarm: false, lastKey: 'r' },
+    });
+  });
+
+  it('SQS layer: a recheck message is told from a bus event', async () => {
+    let now = new Date(t(6));
+    const { deps } = fakeDeps({}, () => now);
+    await flap(deps);
+    const service = alarmRouterFromDeps(deps);
+    now = new Date(t(18));
+    const response = await service.handler({
+      Records: [{ messageId: 'r', body: JSON.stringify(deps.rechecks.scheduled[0]!.recheck) }],
+    });
+    expect(response.batchItemFailures).toEqual([]);
+    expect(deps.notifier.sent).toHaveLength(3);
+  });
+});
+
+describe('value vs threshold', () => {
+  const def = alarmDefinitions(STAGE).find((a) => a.id === 'rows-rejected') ?? null;
+  it('from reasonData, else the reason text; the threshold from the definition when the change lacks it', () => {
+    expect(
+      valueVsThreshold({ reasonData: JSON.stringify({ recentDatapoints: [12], threshold: 0 }) }, def),
+    ).toBe('Value vs threshold: 12 > 0 rows.');
+    expect(
+      valueVsThreshold(
+        {
+          reason:
+            'Threshold Crossed: 1 datapoint [4.0 (25/11/26 10:00:00)] was greater than the threshold (0.0).',
+        },
+        null,
+      ),
+    ).toBe('Value vs threshold: 4 vs 0.');
+    expect(valueVsThreshold({ reason: 'set by hand' }, def)).toBe(
+      'Value vs threshold: no datapoint (state set without one, e.g. by SetAlarmState) > 0 rows.',
+    );
+    expect(reasonNumbers('1 datapoint [1.5E2 (x)] was greater than the threshold (100.0)')).toEqual({
+      value: 150,
+      threshold: 100,
+    });
   });
 });

@@ -141,9 +141,17 @@ class FakeJobs implements InventoryJobsPort {
 
 class MemorySnapshots implements SnapshotsPort {
   saved: Snapshot[] = [];
-  constructor(public last: Snapshot | null = null) {}
+  last: Snapshot | null;
+  private readonly initial: Snapshot | null;
+  constructor(last: Snapshot | null = null) {
+    this.last = last;
+    this.initial = last;
+  }
   async latest() {
     return this.last;
+  }
+  async get(id: string) {
+    return [this.initial, ...this.saved].find((s) => s?.snapshotId === id) ?? null;
   }
   async save(s: Snapshot) {
     this.saved.push(s);
@@ -153,7 +161,12 @@ class MemorySnapshots implements SnapshotsPort {
 
 class FakeBus implements BusPort {
   readonly entries: BusEntry[] = [];
+  failNext = 0;
   async putEntries(entries: readonly BusEntry[]) {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('EventBridge is down');
+    }
     this.entries.push(...entries);
     return entries.map(() => ({ eventId: 'x' }));
   }
@@ -282,5 +295,36 @@ describe('runOnce', () => {
     const published = JSON.parse(deps.bus.entries[0]!.detail);
     expect(published.drift).toHaveLength(1);
     expect(sink.values('InventoryDriftPercent')).toEqual([100]);
+  });
+
+  const before: Snapshot = {
+    snapshotId: 'before',
+    takenAt: 'before',
+    metrics: [{ name: 'InventoryObjects', labels: { Prefix: 'inbound/' }, value: 1, unit: 'Count' }],
+  };
+
+  it('a run whose announcement fails is retried against the same previous snapshot', async () => {
+    // Prepare: EventBridge fails the first InventoryPublished.v1
+    const { deps } = setup(before);
+    deps.bus.failNext = 1;
+    // Act
+    await expect(runOnce(deps, now)).rejects.toThrow('EventBridge is down');
+    const retry = await runOnce(deps, now);
+    // Assess: nothing stored by the failed run; the retry reports the drift from 1 to 2 objects
+    expect(deps.snapshots.saved).toHaveLength(1);
+    expect(retry.previousSnapshotId).toBe('before');
+    expect(retry.drift.map((m) => [m.name, m.previous, m.value])).toEqual([['InventoryObjects', 1, 2]]);
+    expect(JSON.parse(deps.bus.entries[0]!.detail).drift).toHaveLength(1);
+  });
+
+  it('a retry after the snapshot was stored compares with the snapshot that run compared with', async () => {
+    const { deps } = setup(before);
+    await runOnce(deps, now);
+    const retry = await runOnce(deps, now);
+    expect(retry.previousSnapshotId).toBe('before');
+    expect(retry.drift.map((m) => [m.name, m.previous, m.value])).toEqual([['InventoryObjects', 1, 2]]);
+    // Same firing time, same event id: consumers de-duplicate the second announcement.
+    const ids = deps.bus.entries.map((e) => JSON.parse(e.detail).eventId);
+    expect(new Set(ids).size).toBe(1);
   });
 });
