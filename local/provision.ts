@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { PutMetricAlarmCommand, type PutMetricAlarmCommandInput } from '@aws-sdk/client-cloudwatch';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -22,6 +24,7 @@ import {
   type NotificationConfiguration,
   PutBucketNotificationConfigurationCommand,
   PutBucketVersioningCommand,
+  PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { CreateTopicCommand } from '@aws-sdk/client-sns';
 import {
@@ -29,6 +32,7 @@ import {
   GetQueueAttributesCommand,
   SetQueueAttributesCommand,
 } from '@aws-sdk/client-sqs';
+import { type AlarmDef, alarmDefinitions, type MetricRef, RUNBOOKS_KEY } from '../monitoring/alarms.ts';
 import {
   ARCHIVE,
   archiveRetentionDays,
@@ -181,6 +185,62 @@ export function inboundNotification(plannerQueueArn: string): NotificationConfig
     ],
   };
 }
+
+const metricStat = (ref: MetricRef, periodSeconds: number) => ({
+  Metric: {
+    Namespace: ref.namespace,
+    MetricName: ref.metricName,
+    Dimensions: Object.entries(ref.dimensions).map(([Name, Value]) => ({ Name, Value })),
+  },
+  Period: periodSeconds,
+  Stat: ref.statistic,
+});
+
+/**
+ * The PutMetricAlarm request for one alarm definition: what stacks/ Monitoring.ts declares through CDK
+ * (same name, description, metric or metric math, threshold, periods, missing-data treatment; actions
+ * only for `direct` alarms), so the local stage has the cloud stage's alarms. Pure, unit-tested.
+ */
+export function metricAlarmInput(def: AlarmDef, topicArn: string): PutMetricAlarmCommandInput {
+  const src = def.source;
+  const actions = def.delivery === 'direct' ? { AlarmActions: [topicArn], OKActions: [topicArn] } : {};
+  const common = {
+    AlarmName: def.name,
+    AlarmDescription: def.description,
+    Threshold: def.threshold,
+    ComparisonOperator: def.comparison,
+    EvaluationPeriods: def.evaluationPeriods,
+    DatapointsToAlarm: def.datapointsToAlarm,
+    TreatMissingData: def.treatMissingData,
+    ActionsEnabled: true,
+    ...actions,
+  };
+  if (src.kind === 'metric') {
+    const m = src.metric;
+    return {
+      ...common,
+      Namespace: m.namespace,
+      MetricName: m.metricName,
+      Dimensions: Object.entries(m.dimensions).map(([Name, Value]) => ({ Name, Value })),
+      Statistic: m.statistic as PutMetricAlarmCommandInput['Statistic'],
+      Period: m.periodSeconds,
+    };
+  }
+  return {
+    ...common,
+    Metrics: [
+      { Id: 'expr_1', Expression: src.expression, Label: src.label, ReturnData: true },
+      ...Object.entries(src.metrics).map(([id, ref]) => ({
+        Id: id,
+        MetricStat: metricStat(ref, src.periodSeconds),
+        ReturnData: false,
+      })),
+    ],
+  };
+}
+
+/** docs/runbooks.md of this checkout: the runbooks this version ships. */
+export const RUNBOOKS_FILE = new URL('../docs/runbooks.md', import.meta.url);
 
 function errorName(error: unknown): string {
   return error instanceof Error ? error.name : '';
@@ -501,6 +561,29 @@ export async function provision(input: ProvisionInput): Promise<StackOutputs> {
       topics[def.name] = { name, arn: created.TopicArn };
       log(`topic ${name}`);
     }
+
+    // Runbooks ship with the version: alert messages link this object (no guessed public URL).
+    await clients.s3.send(
+      new PutObjectCommand({
+        Bucket: names.bucket,
+        Key: RUNBOOKS_KEY,
+        Body: readFileSync(RUNBOOKS_FILE),
+        ContentType: 'text/markdown; charset=utf-8',
+        // Locally the emulator serves it to the links in alert messages (127.0.0.1 only); on AWS the
+        // bucket stays private and messages link the S3 console.
+        ACL: 'public-read',
+      }),
+    );
+    log(`runbooks s3://${names.bucket}/${RUNBOOKS_KEY}`);
+
+    // The cloud stage's alarms, from the same definitions; the local runner evaluates them.
+    const defs = alarmDefinitions(stage, {
+      runbooks: { kind: 'bucket', bucket: names.bucket, region, endpoint },
+    });
+    for (const def of defs) {
+      await clients.cloudwatch.send(new PutMetricAlarmCommand(metricAlarmInput(def, topics[def.topic].arn)));
+    }
+    log(`${defs.length} alarms (${defs.map((d) => d.id).join(', ')})`);
 
     return {
       stage,

@@ -94,12 +94,37 @@ export interface AlarmDef {
 /** Where runbooks live, relative to the repository root. */
 export const RUNBOOK_PATH = 'docs/runbooks.md' as const;
 
-/** Default public repository URL for runbook links; deployments override it (ROWSTREAM_REPO_URL). */
-export const DEFAULT_REPO_URL = 'https://github.com/rowstream/rowstream/blob/main' as const;
+/** Where a deployment ships its runbooks in the stage's bucket (the local provisioner and stacks/ upload them). */
+export const RUNBOOKS_KEY = 'runbooks/runbooks.md' as const;
 
-/** `https://…/docs/runbooks.md#<anchor>` */
-export function runbookUrl(anchor: string, repoUrl: string = DEFAULT_REPO_URL): string {
-  return `${repoUrl.replace(/\/+$/, '')}/${RUNBOOK_PATH}#${anchor}`;
+/**
+ * Where people read the runbooks of a deployment: a configured page (`ROWSTREAM_RUNBOOK_URL`, e.g. a wiki
+ * or the repository's docs/runbooks.md at the deployed tag), or the copy shipped with the deployment in
+ * the stage's bucket. No guessed public URL: a link must resolve for the people who get the alert.
+ */
+export type RunbookLocation =
+  | { readonly kind: 'url'; readonly url: string }
+  | {
+      readonly kind: 'bucket';
+      readonly bucket: string;
+      readonly region?: string | undefined;
+      /** The emulator endpoint (local stack): the object is served from there. */
+      readonly endpoint?: string | null | undefined;
+    };
+
+/**
+ * The link to one runbook section. Configured page: `<url>#<anchor>`. Bucket copy: on an emulator its
+ * object URL, on AWS the S3 console page of the object (operators who get alerts have console access,
+ * the bucket is private), without a region the `s3://` URI.
+ */
+export function runbookUrl(anchor: string, where: RunbookLocation): string {
+  if (where.kind === 'url') return `${where.url.replace(/#.*$/, '')}#${anchor}`;
+  if (where.endpoint)
+    return `${where.endpoint.replace(/\/+$/, '')}/${where.bucket}/${RUNBOOKS_KEY}#${anchor}`;
+  if (where.region) {
+    return `https://s3.console.aws.amazon.com/s3/object/${where.bucket}?region=${where.region}&bucketType=general&prefix=${RUNBOOKS_KEY}`;
+  }
+  return `s3://${where.bucket}/${RUNBOOKS_KEY}#${anchor}`;
 }
 
 /** Physical name of a Lambda-style service's function, so alarms on AWS/Lambda metrics can name it. */
@@ -123,7 +148,8 @@ export interface AlarmOptions {
    * invisible while it works on the job, so the threshold must exceed the longest expected job.
    */
   readonly producerQueueAgeSeconds?: number;
-  readonly repoUrl?: string;
+  /** Where runbook links point (descriptions); default: the copy shipped in the stage's bucket. */
+  readonly runbooks?: RunbookLocation;
 }
 
 const SQS_NAMESPACE = 'AWS/SQS';
@@ -373,12 +399,13 @@ export function alarmDefinitions(stage: string, options: AlarmOptions = {}): rea
       unit: 'failures',
     },
   ];
+  const runbooks = options.runbooks ?? { kind: 'bucket', bucket: names.bucket };
   return drafts.map(({ meaning, ...d }) => ({
     ...d,
     name: alarmName(stage, d.severity, d.id),
     topic: d.severity,
     datapointsToAlarm: d.datapointsToAlarm ?? d.evaluationPeriods,
-    description: `[${d.severity.toUpperCase()}] ${meaning} Runbook: ${runbookUrl(d.runbook, options.repoUrl)}`,
+    description: `[${d.severity.toUpperCase()}] ${meaning} Runbook: ${runbookUrl(d.runbook, runbooks)}`,
   }));
 }
 

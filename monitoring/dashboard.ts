@@ -1,6 +1,6 @@
 import { METRIC_NAMESPACE } from '../services/shared/metrics.ts';
 import { physicalName, QUEUES, resourceNames, type ServiceName } from '../topology/topology.ts';
-import { alarmDefinitions, DEFAULT_REPO_URL, RUNBOOK_PATH } from './alarms.ts';
+import { alarmDefinitions, type RunbookLocation, runbookUrl } from './alarms.ts';
 
 /**
  * The CloudWatch dashboard of a stage, generated from code: stacks/ puts `dashboardBody(...)` into a
@@ -18,7 +18,8 @@ export interface DashboardOptions {
   readonly accountId?: string;
   /** Draws the monthly budget on the month-to-date cost widget. */
   readonly monthlyBudgetUsd?: number;
-  readonly repoUrl?: string;
+  /** Where the runbook links point; default: the copy shipped in the stage's bucket. */
+  readonly runbooks?: RunbookLocation;
 }
 
 /** One entry of a metric widget's `metrics` array (CloudWatch's own array form). */
@@ -108,7 +109,11 @@ function layout(widgets: readonly Sized<Widget>[]): Widget[] {
 export function dashboardBody(options: DashboardOptions): DashboardBody {
   const { stage, region } = options;
   const names = resourceNames(stage);
-  const repoUrl = (options.repoUrl ?? DEFAULT_REPO_URL).replace(/\/+$/, '');
+  const runbookLocation: RunbookLocation = options.runbooks ?? {
+    kind: 'bucket',
+    bucket: names.bucket,
+    region,
+  };
 
   const dims = (service: ServiceName) => ['Service', service, 'Stage', stage] as const;
   const rsMetric = (
@@ -167,7 +172,7 @@ export function dashboardBody(options: DashboardOptions): DashboardBody {
     `# rowstream · ${stage}`,
     'How fast it goes, when it finishes, what it costs, what is wrong. ' +
       'Per-job widgets show every job that reported in the time range (SEARCH on JobId).',
-    `Runbooks: ${runbooks.map((a) => `[${a}](${repoUrl}/${RUNBOOK_PATH}#${a})`).join(' · ')}`,
+    `Runbooks: ${runbooks.map((a) => `[${a}](${runbookUrl(a, runbookLocation)})`).join(' · ')}`,
   ].join('\n\n');
 
   const widgets: Sized<Widget>[] = [

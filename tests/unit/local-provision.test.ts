@@ -4,10 +4,12 @@ import {
   assertValidStage,
   INBOUND_NOTIFICATION_ID,
   inboundNotification,
+  metricAlarmInput,
   queuePolicies,
   ruleArn,
   ruleBusName,
 } from '../../local/provision.ts';
+import { alarmDefinitions } from '../../monitoring/alarms.ts';
 import { QUEUES, type QueueName, RULES, resourceNames } from '../../topology/topology.ts';
 
 const queueArns = Object.fromEntries(
@@ -113,5 +115,42 @@ describe('inboundNotification', () => {
         },
       ],
     });
+  });
+});
+
+describe('metricAlarmInput', () => {
+  const defs = alarmDefinitions('unit');
+  const topic = 'arn:aws:sns:us-east-1:123456789012:rowstream-unit-alerts-critical';
+
+  it('a metric alarm: the definition as PutMetricAlarm (stat, period, missing data, M of N)', () => {
+    const def = defs.find((d) => d.id === 'planner-queue-age')!;
+    expect(metricAlarmInput(def, topic)).toMatchObject({
+      AlarmName: def.name,
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Dimensions: [{ Name: 'QueueName', Value: 'rowstream-unit-planner' }],
+      Statistic: 'Maximum',
+      Period: 60,
+      Threshold: 600,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 5,
+      DatapointsToAlarm: 5,
+      TreatMissingData: 'notBreaching',
+    });
+    expect(metricAlarmInput(def, topic).AlarmActions).toBeUndefined();
+  });
+
+  it('a math alarm: the expression returns data, its metrics do not; direct alarms get their topic', () => {
+    const rate = metricAlarmInput(defs.find((d) => d.id === 'producer-error-rate')!, topic);
+    expect(rate.Metrics?.filter((m) => m.ReturnData).map((m) => m.Expression)).toEqual([
+      'IF(processed > 0, 100 * (FILL(errors, 0) + FILL(rejected, 0)) / processed, 0)',
+    ]);
+    expect(rate.Metrics?.filter((m) => !m.ReturnData).map((m) => m.Id)).toEqual([
+      'errors',
+      'rejected',
+      'processed',
+    ]);
+    const direct = metricAlarmInput(defs.find((d) => d.delivery === 'direct')!, topic);
+    expect(direct).toMatchObject({ AlarmActions: [topic], OKActions: [topic] });
   });
 });

@@ -34,8 +34,24 @@ describe('alarm definitions', () => {
     expect(anchors.size).toBeGreaterThan(5);
     for (const d of defs) {
       expect(anchors, `${d.id} -> #${d.runbook}`).toContain(d.runbook);
-      expect(d.description).toContain(runbookUrl(d.runbook));
+      expect(d.description).toContain(
+        runbookUrl(d.runbook, { kind: 'bucket', bucket: resourceNames(stage).bucket }),
+      );
     }
+  });
+
+  it('link runbooks where they resolve, never to a guessed public repository', () => {
+    const bucket = resourceNames(stage).bucket;
+    expect(runbookUrl('job-stalled', { kind: 'url', url: 'https://wiki.example.com/rowstream#old' })).toBe(
+      'https://wiki.example.com/rowstream#job-stalled',
+    );
+    expect(runbookUrl('job-stalled', { kind: 'bucket', bucket, endpoint: 'http://127.0.0.1:4566/' })).toBe(
+      `http://127.0.0.1:4566/${bucket}/runbooks/runbooks.md#job-stalled`,
+    );
+    expect(runbookUrl('job-stalled', { kind: 'bucket', bucket, region: 'eu-west-1' })).toBe(
+      `https://s3.console.aws.amazon.com/s3/object/${bucket}?region=eu-west-1&bucketType=general&prefix=runbooks/runbooks.md`,
+    );
+    expect(defs.every((d) => !d.description.includes('github.com'))).toBe(true);
   });
 
   it('each publish to the topic of their severity, which exists in the topology', () => {

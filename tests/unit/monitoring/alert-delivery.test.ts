@@ -86,7 +86,9 @@ describe('the alert-delivery DLQ', () => {
         dimensions: { QueueName: resourceNames(STAGE).queues.alertDelivery.name },
       },
     });
-    expect(alarm?.description).toContain(runbookUrl('dlq-alert-delivery'));
+    expect(alarm?.description).toContain(
+      runbookUrl('dlq-alert-delivery', { kind: 'bucket', bucket: resourceNames(STAGE).bucket }),
+    );
     expect(runbooks).toContain('<a id="dlq-alert-delivery"></a>');
   });
 
