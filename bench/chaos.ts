@@ -1,5 +1,5 @@
 /**
- * `npm run chaos [-- --rows 1000000 --kills 6 --client platformatic|kafkajs|both]`
+ * `npm run chaos [-- --rows 1000000 --kills 6 --encoder fast|library|both]`
  * Kills the producer with SIGKILL at random moments (one right after a commit), restarts it, sends one
  * SIGTERM, and checks the topic holds every row exactly once, in order. Needs `npm run local:up`.
  */
@@ -12,12 +12,12 @@ const arg = (name: string, def: string) => {
 };
 const rows = Number(arg('rows', '1000000'));
 const kills = Number(arg('kills', '6'));
-const clientArg = arg('client', 'platformatic');
-const clients =
-  clientArg === 'both' ? (['platformatic', 'kafkajs'] as const) : [clientArg as 'platformatic' | 'kafkajs'];
+// The produce path: our record-batch encoder (default) or the library's per-message path.
+const encoderArg = arg('encoder', 'fast');
+const encoders = encoderArg === 'both' ? (['fast', 'library'] as const) : [encoderArg as 'fast' | 'library'];
 
 let allOk = true;
-for (const client of clients) {
+for (const client of encoders) {
   const { outputs, env } = await freshStack('chaos');
   console.log(`[chaos] ${client}: ${rows} rows, ${kills} kills, stage ${outputs.stage}`);
   const report = await runChaos({
@@ -25,7 +25,7 @@ for (const client of clients) {
     env,
     rows,
     kills,
-    client,
+    fastEncoder: client === 'fast',
     log: (l) => console.log(`[chaos] ${client}: ${l}`),
   });
   console.log(JSON.stringify({ client, ...report }, null, 2));

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:eta [-- --rows 2000000 --runs 5 --kafka real --client platformatic]`
+ * `npm run bench:eta [-- --rows 2000000 --runs 5 --kafka real]`
  *
  * How far is the producer's ETA from the real finish at 10%, 50% and 90% of a job? (Goal: within 10%.)
  * Jobs run one after the other in this process through the in-process harness (bench/lib/producer-inproc.ts:
@@ -25,7 +25,6 @@ const arg = (name: string, def: string) => {
 const rows = Number(arg('rows', '2000000'));
 const runs = Number(arg('runs', '5'));
 const kafka = arg('kafka', 'real') === 'fake' ? 'fake' : 'real';
-const client = arg('client', 'platformatic') === 'kafkajs' ? 'kafkajs' : 'platformatic';
 const MARKS = [0.1, 0.5, 0.9] as const;
 const GOAL_PERCENT = 10;
 
@@ -64,12 +63,10 @@ const all: { run: number; seconds: number; rowsPerSecond: number; deciles: numbe
   [];
 const emfPath = join(REPO, '.local', 'bench', `emf-eta-${process.pid}.log`);
 const metrics = producerMetrics(emfPath);
-console.log(
-  `[eta] ${runs} jobs of ${rows.toLocaleString('en-US')} rows, ${kafka} Kafka (${client}), metrics on`,
-);
+console.log(`[eta] ${runs} jobs of ${rows.toLocaleString('en-US')} rows, ${kafka} Kafka, metrics on`);
 for (let run = 1; run <= runs; run++) {
   const points: CommitPoint[] = [];
-  const r = await runInproc({ rows, kafka, client, metrics: tap(metrics, points) });
+  const r = await runInproc({ rows, kafka, metrics: tap(metrics, points) });
   if (r.outcome.kind !== 'completed') throw new Error(`run ${run}: ${JSON.stringify(r.outcome)}`);
   // The finish is the terminal write (COMPLETED in the job record), not the producer's close after it.
   const finish = r.completedAt ?? r.finishedAt;
@@ -134,5 +131,5 @@ const summary = MARKS.map((at) => {
 });
 console.log(`[eta] goal (within ${GOAL_PERCENT}% of the run): ${verdicts.join('; ')}`);
 console.log(`[eta] EMF lines written to ${emfPath}`);
-console.log(JSON.stringify({ rows, runs, kafka, client, summary, runDetails: all }, null, 2));
+console.log(JSON.stringify({ rows, runs, kafka, summary, runDetails: all }, null, 2));
 process.exit(0);

@@ -1,15 +1,18 @@
 /**
- * `npm run bench:producer [-- --rows 1000000,10000000 --clients platformatic,kafkajs --tx 50000]`
+ * `npm run bench:producer [-- --rows 1000000,10000000 --encoders fast,library --tx 50000]`
  *
  * End-to-end producer throughput on the local stack: the CSV is an object in moto, the clock runs from
  * the JobStarted message to the job's COMPLETED record (all rows acknowledged by the broker inside
  * committed transactions), beside `kcat -P` producing the same file's lines to the same broker in the
- * same run. Also peak RSS of the producer process, metrics on vs off, and how far the ETA at 10%, 50%
+ * same run (idempotent, acks=all), and the ratio to it. `--encoders`: the produce path, our record-batch
+ * encoder (`fast`, the default) and/or the library's per-message path (`library`); the label names the
+ * @platformatic/kafka version, so runs before and after an upgrade line up. Also peak RSS of the producer process, metrics on vs off, and how far the ETA at 10%, 50%
  * and 90% was from the real finish. Installs kcat with apt-get when it is missing (Debian package kcat).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { awsClients } from '../services/shared/aws.ts';
 import { freshStack } from '../tests/integration/support/stack.ts';
@@ -21,9 +24,11 @@ const arg = (name: string, def: string) => {
   return i >= 0 ? (process.argv[i + 1] ?? def) : def;
 };
 const sizes = arg('rows', '1000000,10000000').split(',').map(Number);
-const clients = arg('clients', 'platformatic,kafkajs').split(',') as ('platformatic' | 'kafkajs')[];
+type Encoder = 'fast' | 'library';
+const encoders = arg('encoders', 'fast').split(',') as Encoder[];
 const txRows = arg('tx', '50000');
-const metricsCompare = arg('metrics-compare', 'platformatic');
+const metricsCompare = arg('metrics-compare', 'fast');
+const library = `platformatic-kafka@${createRequire(import.meta.url)('@platformatic/kafka/package.json').version}`;
 
 function ensureKcat(): string {
   const found = spawnSync('which', ['kcat']).stdout.toString().trim();
@@ -63,18 +68,18 @@ function rssMb(pid: number): number | null {
 
 async function runProducer(
   label: string,
-  client: 'platformatic' | 'kafkajs',
+  encoder: Encoder,
   rows: number,
   file: { path: string; size: number; head: Buffer },
   metrics: boolean,
 ): Promise<RunResult> {
-  const topic = `bench-${client}-${randomBytes(3).toString('hex')}`;
+  const topic = `bench-${encoder}-${randomBytes(3).toString('hex')}`;
   const key = `inbound/bench-${rows}-${randomBytes(2).toString('hex')}.csv`;
   const job = await uploadJob(aws.s3, outputs.bucket, key, file, { topic, totalRows: rows });
   const p = startProducer(
     {
       ...env,
-      ROWSTREAM_PRODUCER_KAFKA_CLIENT: client,
+      ROWSTREAM_PRODUCER_FAST_ENCODER: encoder === 'fast' ? 'true' : 'false',
       ROWSTREAM_PRODUCER_WAIT_SECONDS: '1',
       ROWSTREAM_PRODUCER_TRANSACTION_ROWS: txRows,
       ROWSTREAM_PRODUCER_METRICS: metrics ? 'true' : 'false',
@@ -135,7 +140,11 @@ async function runProducer(
 function runKcat(rows: number, path: string, size: number): RunResult {
   const topic = `bench-kcat-${randomBytes(3).toString('hex')}`;
   const t0 = Date.now();
-  execFileSync(kcat, ['-P', '-b', brokers, '-t', topic, '-X', 'acks=all', '-l', path], { stdio: 'inherit' });
+  execFileSync(
+    kcat,
+    ['-P', '-b', brokers, '-t', topic, '-X', 'acks=all', '-X', 'enable.idempotence=true', '-l', path],
+    { stdio: 'inherit' },
+  );
   const seconds = (Date.now() - t0) / 1000;
   return {
     label: `kcat-${rows}`,
@@ -157,27 +166,29 @@ for (const rows of sizes) {
   const k = runKcat(rows, path, file.size);
   results.push(k);
   console.log(`[bench] kcat -P: ${k.rowsPerSecond} rows/s, ${k.mbPerSecond} MB/s`);
-  for (const client of clients) {
-    const r = await runProducer(`${client}-${rows}`, client, rows, file, true);
+  for (const encoder of encoders) {
+    const r = await runProducer(`${library}-${encoder}-${rows}`, encoder, rows, file, true);
     results.push(r);
     console.log(
-      `[bench] ${client}: ${r.rowsPerSecond} rows/s, ${r.mbPerSecond} MB/s, ${(r.rowsPerSecond / k.rowsPerSecond).toFixed(2)}x kcat, peak RSS ${r.peakRssMb} MB, ETA ${JSON.stringify(r.eta)}, 10%..90% at ${JSON.stringify(r.deciles)} s`,
+      `[bench] ${library} ${encoder}: ${r.rowsPerSecond} rows/s, ${r.mbPerSecond} MB/s, ${(r.rowsPerSecond / k.rowsPerSecond).toFixed(2)}x kcat, peak RSS ${r.peakRssMb} MB, ETA ${JSON.stringify(r.eta)}, 10%..90% at ${JSON.stringify(r.deciles)} s`,
     );
   }
-  if (rows === sizes[0] && clients.includes(metricsCompare as 'platformatic')) {
+  if (rows === sizes[0] && encoders.includes(metricsCompare as Encoder)) {
     const off = await runProducer(
-      `${metricsCompare}-${rows}-nometrics`,
-      metricsCompare as 'platformatic',
+      `${library}-${metricsCompare}-${rows}-nometrics`,
+      metricsCompare as Encoder,
       rows,
       file,
       false,
     );
     results.push(off);
-    const on = results.find((r) => r.label === `${metricsCompare}-${rows}`)!;
+    const on = results.find((r) => r.label === `${library}-${metricsCompare}-${rows}`)!;
     console.log(
       `[bench] metrics off: ${off.rowsPerSecond} rows/s vs on ${on.rowsPerSecond} rows/s (${(((off.rowsPerSecond - on.rowsPerSecond) / off.rowsPerSecond) * 100).toFixed(1)}% apart)`,
     );
   }
 }
-console.log(JSON.stringify({ transactionRows: Number(txRows), results }, null, 2));
+console.log(
+  JSON.stringify({ library, node: process.version, transactionRows: Number(txRows), results }, null, 2),
+);
 process.exit(0);

@@ -295,7 +295,6 @@ export function buildProgram(): Command {
 
 /** Parses and runs; returns the exit code (usage and environment errors: 1). */
 export async function runCli(program: Command, argv: readonly string[]): Promise<number> {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   // Actions report their outcome through process.exitCode; start from a clean slate on every run.
   process.exitCode = undefined;
   try {

@@ -51,7 +51,6 @@ export async function measurePutEvents(
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const endpoint = process.argv[2] ?? localEndpoints().endpoint;
   const seconds = Number(process.argv[3] ?? 5);
   const result = await measurePutEvents(endpoint, seconds);

@@ -27,7 +27,8 @@ export interface ChaosOptions {
   readonly env: Record<string, string>;
   readonly rows: number;
   readonly kills: number;
-  readonly client: 'kafkajs' | 'platformatic';
+  /** The produce path: our record-batch encoder (default) or the library's per-message path. */
+  readonly fastEncoder?: boolean;
   readonly seed?: number;
   readonly log?: (line: string) => void;
 }
@@ -58,7 +59,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const file = join(REPO, '.local', 'bench', `chaos-${o.rows}.csv`);
   log(`writing ${o.rows} rows to ${file}`);
   const { size, head } = await writeRowsFile(file, o.rows);
-  const topic = `chaos-${o.client}-${randomBytes(3).toString('hex')}`;
+  const topic = `chaos-${o.fastEncoder === false ? 'library' : 'fast'}-${randomBytes(3).toString('hex')}`;
   log(`uploading ${(size / 1e6).toFixed(1)} MB to s3://${o.outputs.bucket}/inbound/chaos.csv`);
   const job = await uploadJob(
     aws.s3,
@@ -74,7 +75,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const leaseMs = 3000;
   const baseEnv = {
     ...o.env,
-    ROWSTREAM_PRODUCER_KAFKA_CLIENT: o.client,
+    ROWSTREAM_PRODUCER_FAST_ENCODER: o.fastEncoder === false ? 'false' : 'true',
     ROWSTREAM_PRODUCER_WAIT_SECONDS: '1',
     ROWSTREAM_PRODUCER_SWEEP_MS: '1000',
     ROWSTREAM_PRODUCER_LEASE_MS: String(leaseMs),

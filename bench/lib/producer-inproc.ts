@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/lib/producer-inproc.ts [--rows 1000000] [--kafka real|fake] [--client platformatic|kafkajs]
+ * `npx tsx bench/lib/producer-inproc.ts [--rows 1000000] [--kafka real|fake]
  *   [--metrics off|on] [--flush-ms 10000] [--json]`
  *
  * In-process producer throughput, for quick iteration on the hot path: the real core (`runJob`) reads
@@ -15,7 +15,6 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BusPort } from '../../events/bus.ts';
 import type { JobStarted } from '../../events/catalog.ts';
-import { kafkajsKafka } from '../../services/producer/adapters/kafka-kafkajs.ts';
 import { platformaticKafka } from '../../services/producer/adapters/kafka-platformatic.ts';
 import { type JobOutcome, runJob } from '../../services/producer/core.ts';
 import type { JobProducer, JobsStore, KafkaPort } from '../../services/producer/ports.ts';
@@ -34,7 +33,6 @@ export const PRODUCER_FLUSH_MS: number =
 export interface InprocOptions {
   readonly rows: number;
   readonly kafka: 'real' | 'fake';
-  readonly client?: 'platformatic' | 'kafkajs';
   readonly brokers?: readonly string[];
   readonly chunkBytes?: number;
   readonly transactionRows?: number;
@@ -94,6 +92,9 @@ export async function runInproc(opts: InprocOptions): Promise<InprocResult> {
 
   let sent = 0;
   const fakeKafka: KafkaPort = {
+    async place(_jobId, _topic, keyed) {
+      return { partitions: 1, partition: 0, keyed };
+    },
     async openJob(): Promise<JobProducer> {
       return {
         async begin() {},
@@ -118,11 +119,7 @@ export async function runInproc(opts: InprocOptions): Promise<InprocResult> {
     fenceRetryMs: 30_000,
   };
   const kafka =
-    opts.kafka === 'fake'
-      ? fakeKafka
-      : opts.client === 'kafkajs'
-        ? kafkajsKafka(settings)
-        : platformaticKafka(settings);
+    opts.kafka === 'fake' ? fakeKafka : platformaticKafka({ ...settings, autocreateTopics: true });
 
   let record: JobRecord | null = null;
   let completedAt: number | null = null;
@@ -196,7 +193,7 @@ export async function runInproc(opts: InprocOptions): Promise<InprocResult> {
   const finishedAt = Date.now();
   await kafka.close();
   return {
-    kafka: opts.kafka === 'fake' ? 'fake' : (opts.client ?? 'platformatic'),
+    kafka: opts.kafka === 'fake' ? 'fake' : 'platformatic',
     rows,
     bytes: size,
     outcome,
@@ -261,7 +258,6 @@ async function main() {
   const r = await runInproc({
     rows: Number(arg('rows', '1000000')),
     kafka: kafkaKind,
-    client: arg('client', 'platformatic') === 'kafkajs' ? 'kafkajs' : 'platformatic',
     chunkBytes: Number(arg('chunk', String(64 * 1024))),
     brokers: arg('brokers', '127.0.0.1:9092').split(','),
     transactionRows: Number(arg('tx', '50000')),

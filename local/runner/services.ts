@@ -111,7 +111,8 @@ export function serviceEnv(
     // The local dashboard is live (polls every 1.5 s): the producer's default 10 s EMF flush would make
     // its throughput chart step. Only a default: an explicit setting wins.
     ROWSTREAM_PRODUCER_METRICS_FLUSH_MS: base.ROWSTREAM_PRODUCER_METRICS_FLUSH_MS ?? '2000',
-    // The SDK's notice about future Node versions would open every service log; it says nothing about us.
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    // The local stage creates a job's topic on first use (the demo drops into any topic); in the cloud
+    // topics are declared and created by the deploy or an operator, and the producer's default is off.
+    ROWSTREAM_PRODUCER_AUTOCREATE_TOPICS: base.ROWSTREAM_PRODUCER_AUTOCREATE_TOPICS ?? 'true',
   };
 }

@@ -20,6 +20,7 @@ import type {
   ObjectReader,
   OutRecord,
   PartitionAck,
+  Placement,
   RejectsStore,
 } from './ports.ts';
 import { decodeRow, type RawRow, RowSplitter, rejectLine, valueEncoder } from './rows.ts';
@@ -153,6 +154,8 @@ class JobRun {
   private committed: Position;
   private rowsRejected: number;
   private partitions = new Map<number, { firstOffset: string | null; lastOffset: string | null }>();
+  /** Where the job's records go: from the checkpoint, or chosen and recorded once (ensurePlacement). */
+  private placement: Placement | null;
   private readonly startedAt: number;
   // Rate and ETA from the rows committed over the last RATE_WINDOW_MS (see updateRate).
   private rowRate = 0;
@@ -178,6 +181,7 @@ class JobRun {
       : { row: 0, nextByteOffset: job.dataOffset };
     this.rowsRejected = checkpoint?.rowsRejected ?? 0;
     for (const p of checkpoint?.partitions ?? []) this.partitions.set(p.partition, { ...p });
+    this.placement = checkpoint?.placement ?? null;
     const now = deps.now();
     this.startedAt = now;
     this.lastCheckpointAt = now;
@@ -230,8 +234,31 @@ class JobRun {
   }
 
   private async openProducer(): Promise<JobProducer> {
-    this.producer = await this.deps.kafka.openJob(this.jobId, this.job.topic);
+    const placement = await this.ensurePlacement();
+    this.producer = await this.deps.kafka.openJob(this.jobId, this.job.topic, placement);
     return this.producer;
+  }
+
+  /**
+   * The job's placement (partition count, the un-keyed partition), chosen once and recorded in the
+   * checkpoint before the first record goes out, so every later pass, resume or producer uses the
+   * same one, whatever happens to the topic's partition count meanwhile.
+   */
+  private async ensurePlacement(): Promise<Placement> {
+    if (this.placement) return this.placement;
+    const { keyColumn } = this.job.options;
+    const keyed = keyColumn !== null && this.job.header.includes(keyColumn);
+    const placement = await this.deps.kafka.place(this.jobId, this.job.topic, keyed).catch((e: unknown) => {
+      if (e instanceof ProducerError) throw e;
+      throw new KafkaStepError('place', e);
+    });
+    this.placement = placement;
+    await this.deps.jobs.checkpoint(this.jobId, this.cfg.owner, this.checkpointValue(), {
+      rowsPerSecond: 0,
+      etaSeconds: null,
+    });
+    this.log.info('job placement recorded', { ...placement });
+    return placement;
   }
 
   /** The stream with Kafka-level retries: any Kafka error rewinds to the last commit and goes again. */
@@ -522,6 +549,7 @@ class JobRun {
       rowsRejected: this.rowsRejected,
       nextByteOffset: this.committed.nextByteOffset,
       partitions: this.partitionList(),
+      ...(this.placement ? { placement: this.placement } : {}),
       updatedAt: new Date(this.deps.now()).toISOString(),
     };
   }

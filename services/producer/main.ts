@@ -8,7 +8,6 @@ import { createLogger } from '../shared/logger.ts';
 import { BufferedMetrics, type MetricsPort, NO_METRICS } from '../shared/metrics.ts';
 import { dynamoJobs } from './adapters/jobs-dynamo.ts';
 import { connectionSummary } from './adapters/kafka-connection.ts';
-import { kafkajsKafka } from './adapters/kafka-kafkajs.ts';
 import { platformaticKafka } from './adapters/kafka-platformatic.ts';
 import { s3Rejects } from './adapters/rejects-s3.ts';
 import { s3Reader } from './adapters/s3-reader.ts';
@@ -40,12 +39,10 @@ const kafkaSettings = {
   transactionTimeoutMs: env.ROWSTREAM_PRODUCER_TRANSACTION_TIMEOUT_MS,
   fenceRetryMs: env.ROWSTREAM_PRODUCER_FENCE_RETRY_MS,
   fastEncoder: env.ROWSTREAM_PRODUCER_FAST_ENCODER === 'true' || env.ROWSTREAM_PRODUCER_FAST_ENCODER === '1',
-  onFastEncoderUnavailable: (reason: string) => logger.warn('fast encoder unavailable', { reason }),
+  autocreateTopics:
+    env.ROWSTREAM_PRODUCER_AUTOCREATE_TOPICS === 'true' || env.ROWSTREAM_PRODUCER_AUTOCREATE_TOPICS === '1',
 };
-const kafka =
-  env.ROWSTREAM_PRODUCER_KAFKA_CLIENT === 'kafkajs'
-    ? kafkajsKafka(kafkaSettings)
-    : platformaticKafka(kafkaSettings);
+const kafka = platformaticKafka(kafkaSettings);
 const metricsOn = env.ROWSTREAM_PRODUCER_METRICS === 'true' || env.ROWSTREAM_PRODUCER_METRICS === '1';
 const buffered = metricsOn
   ? new BufferedMetrics({
@@ -221,8 +218,8 @@ process.on('SIGTERM', () => void stop('SIGTERM'));
 process.on('SIGINT', () => void stop('SIGINT'));
 
 logger.info('producer started', {
-  client: env.ROWSTREAM_PRODUCER_KAFKA_CLIENT,
-  fastEncoder: env.ROWSTREAM_PRODUCER_FAST_ENCODER,
+  fastEncoder: kafkaSettings.fastEncoder,
+  autocreateTopics: kafkaSettings.autocreateTopics,
   kafka: connectionSummary(connection),
   concurrency: env.ROWSTREAM_PRODUCER_CONCURRENCY,
   leaseMs: settings.leaseMs,

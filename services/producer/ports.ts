@@ -1,5 +1,5 @@
 import type { JobStarted, JobStatus } from '../../events/catalog.ts';
-import type { JobCheckpoint, JobRecord } from '../shared/jobs.ts';
+import type { JobCheckpoint, JobPlacement, JobRecord } from '../shared/jobs.ts';
 
 /** The small interfaces the producer core talks through; adapters/ implements them. */
 
@@ -39,13 +39,22 @@ export interface LastCommitted {
   readonly offset: string;
 }
 
+/** Where a job's records go (see JobPlacement): chosen once, recorded in the checkpoint. */
+export type Placement = JobPlacement;
+
 export interface KafkaPort {
+  /**
+   * Chooses the job's placement from the topic's partition count now. Called once per job, before its
+   * first record; the core records the answer and passes it to every {@link openJob} of the job.
+   * Throws a ProducerError TOPIC_NOT_FOUND when the topic does not exist (and is not auto-created).
+   */
+  place(jobId: string, topic: string, keyed: boolean): Promise<Placement>;
   /**
    * Opens the job's transactional producer (transactional.id = `rowstream-<jobId>`). Opening fences a
    * previous instance and aborts its open transaction, so once this resolves the topic holds only
    * committed or aborted records of the job.
    */
-  openJob(jobId: string, topic: string): Promise<JobProducer>;
+  openJob(jobId: string, topic: string, placement: Placement): Promise<JobProducer>;
   /**
    * The job's newest committed record over all partitions of the topic, scanning back from each
    * partition's end no further than `floor` (offsets already known to be covered by a checkpoint).

@@ -19,9 +19,10 @@ export const ProducerEnv = CommonEnv.extend({
   // KAFKA_BROKERS, KAFKA_SSL, KAFKA_SASL_MECHANISM, KAFKA_USERNAME, KAFKA_PASSWORD (docs/producer.md).
   ...KafkaConnectionShape,
   ROWSTREAM_PRODUCER_ID: z.string().min(1).optional(),
-  ROWSTREAM_PRODUCER_KAFKA_CLIENT: z.enum(['kafkajs', 'platformatic']).default('platformatic'),
-  /** platformatic only: our own record-batch encoder on the produce path (docs/producer.md). */
+  /** Our own record-batch encoder on the produce path (docs/producer.md). */
   ROWSTREAM_PRODUCER_FAST_ENCODER: z.enum(['true', 'false', '1', '0']).default('true'),
+  /** Let the broker create a job's missing topic (local stage only; off in the cloud, issue 14). */
+  ROWSTREAM_PRODUCER_AUTOCREATE_TOPICS: z.enum(['true', 'false', '1', '0']).default('false'),
   ROWSTREAM_PRODUCER_CONCURRENCY: intFromEnv(1),
   ROWSTREAM_PRODUCER_LEASE_MS: intFromEnv(30_000),
   ROWSTREAM_PRODUCER_HEARTBEAT_MS: intFromEnv(10_000),

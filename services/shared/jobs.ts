@@ -8,6 +8,19 @@ import { JobOptions, JobStatus, KafkaRange, Position } from '../../events/catalo
  *
  * GSI `byStatus` (status, updatedAt) serves the cost tracker, DIMS and status views without scans.
  */
+/**
+ * Where a job's records go, chosen by the producer once when the job starts and recorded before its
+ * first record is sent (docs/producer.md, "Partitions"): un-keyed records all on `partition`; keyed
+ * records on the Java client's murmur2 partition of the key modulo `partitions`, the topic's partition
+ * count at job start. Kept for the whole job, so partitions added mid-job move nothing.
+ */
+export const JobPlacement = z.object({
+  partitions: z.number().int().positive(),
+  partition: z.number().int().nonnegative(),
+  keyed: z.boolean(),
+});
+export type JobPlacement = z.infer<typeof JobPlacement>;
+
 export const JobCheckpoint = z.object({
   /** Data rows handled (delivered + rejected) up to and including row `rowsDone`. */
   rowsDone: z.number().int().nonnegative(),
@@ -17,6 +30,8 @@ export const JobCheckpoint = z.object({
   nextByteOffset: z.number().int().nonnegative(),
   /** Last Kafka offset acknowledged per partition (strings: int64). */
   partitions: z.array(KafkaRange),
+  /** The job's placement (absent in checkpoints written before placements were recorded). */
+  placement: JobPlacement.optional(),
   updatedAt: z.string(),
 });
 export type JobCheckpoint = z.infer<typeof JobCheckpoint>;

@@ -2,16 +2,18 @@ import {
   crc32c,
   createAPI,
   groupByProperty,
-  murmur2,
+  kGetApi,
   Producer,
   produceV9,
   produceV10,
   produceV11,
   Writer,
 } from '@platformatic/kafka';
-import type { JobProducer, KafkaPort, OutRecord, PartitionAck } from '../ports.ts';
+import { ProducerError } from '../errors.ts';
+import type { JobProducer, KafkaPort, OutRecord, PartitionAck, Placement } from '../ports.ts';
 import { BatchEncoder, sealBatch } from './kafka-batch.ts';
 import { connectionOf, type KafkaConnection, platformaticConnectionOptions } from './kafka-connection.ts';
+import { choosePlacement, Partitioner } from './kafka-placement.ts';
 import { readLastCommitted } from './kafka-scan.ts';
 
 export interface KafkaClientSettings {
@@ -26,23 +28,52 @@ export interface KafkaClientSettings {
   readonly connection?: KafkaConnection;
   /**
    * Encode record batches ourselves (see {@link installFastProduce}); false = the library's own
-   * per-message path, e.g. after a library upgrade changes the internals the fast path relies on.
+   * per-message path. When true and the library lacks what the fast path needs, the adapter refuses
+   * to start (no silent fallback).
    */
   readonly fastEncoder?: boolean;
-  /** Told when the fast encoder was asked for but this library version lacks what it needs. */
-  readonly onFastEncoderUnavailable?: (reason: string) => void;
+  /**
+   * Let the broker create a missing topic on first use (its num.partitions). Off by default: in the
+   * cloud topics are declared and created by an operator or the deploy, and a job for a topic that
+   * does not exist fails with TOPIC_NOT_FOUND. The local stage turns it on for the demo.
+   */
+  readonly autocreateTopics?: boolean;
 }
 
 const FENCE_RETRYABLE =
   /PRODUCER_FENCED|CONCURRENT_TRANSACTIONS|COORDINATOR_LOAD_IN_PROGRESS|NOT_COORDINATOR|INVALID_PRODUCER_EPOCH|timed out|ECONNRE/i;
 
-/** {@link KafkaPort} over @platformatic/kafka 1.x (transactions, idempotent, acks=all). */
+/** {@link KafkaPort} over @platformatic/kafka (transactions, idempotent, acks=all). */
 export function platformaticKafka(settings: KafkaClientSettings): KafkaPort {
   const sleep = settings.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const fastEncoder = settings.fastEncoder ?? true;
+  if (fastEncoder) assertFastProduceAvailable();
+  const autocreateTopics = settings.autocreateTopics ?? false;
   // Built once: an MSK IAM token is then shared by every producer and scan of this process.
   const connection = platformaticConnectionOptions(connectionOf(settings));
   return {
-    async openJob(jobId, topic) {
+    async place(jobId, topic, keyed): Promise<Placement> {
+      const client = new Producer({
+        clientId: settings.clientId,
+        ...connection,
+        timeout: settings.transactionTimeoutMs,
+        retries: 3,
+      });
+      try {
+        const meta = await client.metadata({ topics: [topic], autocreateTopics, forceUpdate: true });
+        const count = meta.topics.get(topic)?.partitionsCount;
+        if (!count) throw topicNotFound(topic, autocreateTopics);
+        return choosePlacement(jobId, count, keyed);
+      } catch (e) {
+        if (e instanceof ProducerError) throw e;
+        if (/UNKNOWN_TOPIC_OR_PARTITION|Unknown topic/i.test(errorText(e)))
+          throw topicNotFound(topic, autocreateTopics);
+        throw e;
+      } finally {
+        await client.close().catch(() => {});
+      }
+    },
+    async openJob(jobId, topic, placement) {
       const deadline = Date.now() + settings.fenceRetryMs;
       for (let attempt = 1; ; attempt++) {
         const producer = new Producer({
@@ -59,15 +90,14 @@ export function platformaticKafka(settings: KafkaClientSettings): KafkaPort {
           // which is what a restarted job always has. With -1 the coordinator fences and aborts.
           producerId: -1n,
           producerEpoch: -1,
-          // Topics are normally provisioned; locally the broker creates them on first use.
-          autocreateTopics: true,
+          autocreateTopics,
         });
         try {
           // beginTransaction runs InitProducerId (the fence); cancel drops the local transaction without
           // an EndTxn, keeping the fenced producer id for the real transactions that follow.
           const tx = await producer.beginTransaction();
           await tx.cancel();
-          return jobProducer(producer, topic, jobId, settings);
+          return jobProducer(producer, topic, new Partitioner(placement), fastEncoder);
         } catch (e) {
           await producer.close().catch(() => {});
           const text = errorText(e);
@@ -87,13 +117,21 @@ export function platformaticKafka(settings: KafkaClientSettings): KafkaPort {
   };
 }
 
+function topicNotFound(topic: string, autocreate: boolean): ProducerError {
+  return new ProducerError(
+    'TOPIC_NOT_FOUND',
+    autocreate
+      ? `topic ${topic} does not exist and the broker did not create it (auto.create.topics.enable=false?)`
+      : `topic ${topic} does not exist; create it (topics are not auto-created outside the local stage)`,
+  );
+}
+
 /**
- * The produce path. Records are encoded by our own {@link BatchEncoder} into one Buffer per partition
- * and handed to the library as ONE pseudo-message per partition; a Produce API installed on this
- * producer instance (see {@link installFastProduce}) writes that Buffer as the request's record batch.
- * The library still does everything around it: metadata, AddPartitionsToTxn, connection, retries,
- * errors, EndTxn. Measured: in-process 58k -> see docs/producer.md. When the library internals this
- * relies on are not found (another library version), the standard per-message path is used.
+ * The produce path. With the fast encoder, records are encoded by our own {@link BatchEncoder} into
+ * one Buffer per partition and handed to the library as ONE pseudo-message per partition; a Produce
+ * API installed on this producer instance (see {@link installFastProduce}) writes that Buffer as the
+ * request's record batch. The library still does everything around it: metadata, AddPartitionsToTxn,
+ * connection, retries, errors, EndTxn.
  *
  * Sequence numbers: the library counts one per pseudo-message, so the adapter keeps its own per
  * partition (from 0 after InitProducerId, advanced by the record count on each ack). A retry of the
@@ -101,31 +139,22 @@ export function platformaticKafka(settings: KafkaClientSettings): KafkaPort {
  * what the idempotent producer needs. One send in flight per job (the core guarantees it, and the
  * library's idempotent connections allow one request in flight anyway).
  *
- * Partitions: a keyed record goes where the library's default partitioner put it before
- * (murmur2(key) >>> 0, modulo the partition count); records without a key go to one partition per job
- * (murmur2 of the job id), so a job keeps total order whatever the topic's partition count.
+ * Partitions: from the job's placement (kafka-placement.ts), in both paths: every record gets an
+ * explicit partition, so neither the library's partitioner nor its partition count is ever used.
  */
 function jobProducer(
   producer: Producer,
   topic: string,
-  jobId: string,
-  settings: Pick<KafkaClientSettings, 'fastEncoder' | 'onFastEncoderUnavailable'>,
+  partitioner: Partitioner,
+  fastEncoder: boolean,
 ): JobProducer {
   let tx: Awaited<ReturnType<typeof producer.beginTransaction>> | null = null;
-  const fast: FastProduce =
-    (settings.fastEncoder ?? true)
-      ? installFastProduce(producer)
-      : { enabled: false, batches: new WeakMap() };
-  if ((settings.fastEncoder ?? true) && !fast.enabled) {
-    settings.onFastEncoderUnavailable?.(
-      'the Produce hook of @platformatic/kafka was not found; using the library path',
-    );
-  }
+  const fast = fastEncoder ? installFastProduce(producer) : null;
   const encoder = new BatchEncoder(new Set(['rowstream-job', 'rowstream-source']));
   const sequences = new Map<number, number>();
-  let partitionsCount = 0;
   const keyBuffers = new Map<string, Buffer>();
   const shared = new Map<string, Buffer>();
+  const SHARED_HEADERS = new Set(['rowstream-job', 'rowstream-source']);
   const keyBuf = (k: string) => {
     let b = keyBuffers.get(k);
     if (!b) {
@@ -134,7 +163,6 @@ function jobProducer(
     }
     return b;
   };
-  const SHARED_HEADERS = new Set(['rowstream-job', 'rowstream-source']);
   const valueBuf = (k: string, v: string) => {
     if (!SHARED_HEADERS.has(k)) return Buffer.from(v);
     let b = shared.get(v);
@@ -144,57 +172,61 @@ function jobProducer(
     }
     return b;
   };
+  /** Record indices per partition, in the records' order; null = all on the job's partition. */
+  const group = (records: readonly OutRecord[]): Map<number, number[] | null> => {
+    const single = partitioner.placement.partition;
+    if (!partitioner.placement.keyed) return new Map([[single, null]]);
+    const groups = new Map<number, number[]>();
+    for (let i = 0; i < records.length; i++) {
+      const p = partitioner.partitionOf(records[i]!.key);
+      const list = groups.get(p);
+      if (list) list.push(i);
+      else groups.set(p, [i]);
+    }
+    return groups;
+  };
+  const acksOf = (
+    offsets: readonly { partition: number; offset: bigint }[],
+    counts: Map<number, number>,
+  ): PartitionAck[] =>
+    offsets.map((o) => ({
+      partition: o.partition,
+      baseOffset: o.offset.toString(),
+      count: counts.get(o.partition) ?? 0,
+    }));
   const sendStandard = async (t: NonNullable<typeof tx>, records: readonly OutRecord[]) => {
+    const counts = new Map<number, number>();
     const result = await t.send({
       messages: records.map((r) => {
+        const partition = partitioner.partitionOf(r.key);
+        counts.set(partition, (counts.get(partition) ?? 0) + 1);
         const headers = new Map<Buffer, Buffer>();
         for (const k in r.headers) headers.set(keyBuf(k), valueBuf(k, r.headers[k]!));
         return r.key === null
-          ? { topic, value: Buffer.from(r.value), headers }
-          : { topic, key: Buffer.from(r.key), value: Buffer.from(r.value), headers };
+          ? { topic, partition, value: Buffer.from(r.value), headers }
+          : { topic, partition, key: Buffer.from(r.key), value: Buffer.from(r.value), headers };
       }),
     });
-    return acksFrom(result.offsets ?? [], records.length);
+    return acksOf(result.offsets ?? [], counts);
   };
-  const sendFast = async (t: NonNullable<typeof tx>, records: readonly OutRecord[]) => {
-    if (partitionsCount === 0) {
-      const meta = await producer.metadata({ topics: [topic], autocreateTopics: true });
-      partitionsCount = meta.topics.get(topic)?.partitionsCount ?? 1;
-    }
-    const nullKeyPartition = (murmur2(jobId) >>> 0) % partitionsCount;
-    // Group by partition, keeping the records' order within each partition.
-    let groups: Map<number, number[]> | null = null;
-    for (let i = 0; i < records.length; i++) {
-      const key = records[i]!.key;
-      if (key === null && groups === null) continue;
-      if (groups === null) {
-        groups = new Map();
-        for (let j = 0; j < i; j++) pushTo(groups, nullKeyPartition, j);
-      }
-      pushTo(
-        groups,
-        key === null ? nullKeyPartition : (murmur2(Buffer.from(key)) >>> 0) % partitionsCount,
-        i,
-      );
-    }
+  const sendFast = async (
+    t: NonNullable<typeof tx>,
+    batches: FastProduce['batches'],
+    records: readonly OutRecord[],
+  ) => {
     const timestamp = BigInt(Date.now());
-    const batches: { partition: number; count: number; baseSequence: number }[] = [];
+    const sent: { partition: number; count: number; baseSequence: number }[] = [];
     const messages = [];
-    for (const [partition, indices] of groups ?? [[nullKeyPartition, null] as const]) {
+    for (const [partition, indices] of group(records)) {
       const { buffer, count } = encoder.encode(records, indices);
       const baseSequence = sequences.get(partition) ?? 0;
-      fast.batches.set(buffer, { baseSequence, timestamp });
-      batches.push({ partition, count, baseSequence });
+      batches.set(buffer, { baseSequence, timestamp });
+      sent.push({ partition, count, baseSequence });
       messages.push({ topic, partition, value: buffer });
     }
     const result = await t.send({ messages });
-    for (const b of batches) sequences.set(b.partition, (b.baseSequence + b.count) % 2 ** 31);
-    const counts = new Map(batches.map((b) => [b.partition, b.count]));
-    return (result.offsets ?? []).map((o) => ({
-      partition: o.partition,
-      baseOffset: o.offset.toString(),
-      count: counts.get(o.partition) ?? 1,
-    }));
+    for (const b of sent) sequences.set(b.partition, (b.baseSequence + b.count) % 2 ** 31);
+    return acksOf(result.offsets ?? [], new Map(sent.map((b) => [b.partition, b.count])));
   };
   return {
     async begin() {
@@ -202,7 +234,7 @@ function jobProducer(
     },
     async send(records: readonly OutRecord[]): Promise<PartitionAck[]> {
       if (!tx) throw new Error('send outside a transaction');
-      return fast.enabled ? sendFast(tx, records) : sendStandard(tx, records);
+      return fast ? sendFast(tx, fast.batches, records) : sendStandard(tx, records);
     },
     async commit() {
       if (!tx) return;
@@ -222,18 +254,6 @@ function jobProducer(
   };
 }
 
-/** Base offsets per partition; the count is exact when the batch went to one partition. */
-export function acksFrom(
-  offsets: readonly { partition: number; offset: bigint }[],
-  records: number,
-): PartitionAck[] {
-  return offsets.map((o) => ({
-    partition: o.partition,
-    baseOffset: o.offset.toString(),
-    count: offsets.length === 1 ? records : 1,
-  }));
-}
-
 export function errorText(e: unknown): string {
   const parts: string[] = [];
   const walk = (x: unknown, depth: number) => {
@@ -247,39 +267,64 @@ export function errorText(e: unknown): string {
   return parts.join(' | ');
 }
 
-function pushTo(groups: Map<number, number[]>, partition: number, index: number) {
-  const list = groups.get(partition);
-  if (list) list.push(index);
-  else groups.set(partition, [index]);
-}
-
-interface FastProduce {
-  readonly enabled: boolean;
+export interface FastProduce {
   /** Session fields of each pre-encoded batch, looked up by its Buffer when the request is built. */
   readonly batches: WeakMap<Buffer, { baseSequence: number; timestamp: bigint }>;
+  /** How many Produce requests were built from pre-encoded batches (tests check the path is taken). */
+  readonly stats: { fastRequests: number; libraryRequests: number };
 }
 
 type ProduceApi = ((...args: unknown[]) => void) & { version: number };
 type ProduceMessage = { topic: string; partition: number; value?: unknown };
 type ProduceOptions = { transactionalId?: string; producerId?: bigint; producerEpoch?: number };
-
-const PRODUCE_VERSIONS = { 9: produceV9, 10: produceV10, 11: produceV11 } as const;
+type GetApi = (name: string, callback: (error: Error | null, api?: ProduceApi) => void) => void;
 
 /**
- * Swaps the Produce API of this producer instance (the library's private `getApi` hook, found by its
- * symbol description) for one that writes our pre-encoded batches. Produce v9-v11 share one request
- * layout; any other version, a non-pre-encoded message, or a missing hook keeps the library's code.
+ * Produce request versions whose layout the fast path writes (v9-v11 share one: compact strings,
+ * tagged fields). The newest Produce version the pinned library can speak must be in here: a unit
+ * test checks it against the library's exports, so a library upgrade that adds a version fails the
+ * tests instead of silently leaving the fast path.
  */
-function installFastProduce(producer: Producer): FastProduce {
+export const FAST_PRODUCE_VERSIONS = { 9: produceV9, 10: produceV10, 11: produceV11 } as const;
+
+/** Throws when the library does not export what the fast path uses (`kGetApi`, the Produce modules). */
+export function assertFastProduceAvailable(): void {
+  const getApi = (Producer.prototype as unknown as Record<symbol, unknown>)[kGetApi];
+  if (typeof kGetApi !== 'symbol' || typeof getApi !== 'function') {
+    throw new Error(
+      '@platformatic/kafka does not export kGetApi (or its Producer lacks it): the fast produce path ' +
+        'cannot be installed. Pin a version that has it, or set ROWSTREAM_PRODUCER_FAST_ENCODER=false.',
+    );
+  }
+  for (const [v, mod] of Object.entries(FAST_PRODUCE_VERSIONS)) {
+    if (typeof mod?.createRequest !== 'function' || typeof mod?.parseResponse !== 'function') {
+      throw new Error(`@platformatic/kafka lacks produceV${v}.createRequest/parseResponse`);
+    }
+  }
+}
+
+/**
+ * Wraps this producer instance's `kGetApi` (exported by @platformatic/kafka: how its clients look up
+ * the API implementation for a request) so that the Produce API writes our pre-encoded batches.
+ * Requests whose messages are not pre-encoded batches keep the library's encoding. A Produce version
+ * outside {@link FAST_PRODUCE_VERSIONS} is an error, not a quiet slow path.
+ */
+export function installFastProduce(producer: Producer): FastProduce {
+  assertFastProduceAvailable();
   const batches = new WeakMap<Buffer, { baseSequence: number; timestamp: bigint }>();
-  const getApi = privateSymbol(producer, 'plt.kafka.base.getApi');
-  const original = getApi ? (producer as unknown as Record<symbol, unknown>)[getApi] : undefined;
-  if (!getApi || typeof original !== 'function') return { enabled: false, batches };
+  const stats = { fastRequests: 0, libraryRequests: 0 };
+  const target = producer as unknown as Record<symbol, GetApi>;
+  const original = target[kGetApi]!;
   const cache = new Map<number, ProduceApi>();
   const fastApi = (lib: ProduceApi): ProduceApi => {
-    const version = lib.version as keyof typeof PRODUCE_VERSIONS;
-    const mod = PRODUCE_VERSIONS[version];
-    if (!mod) return lib;
+    const version = lib.version as keyof typeof FAST_PRODUCE_VERSIONS;
+    const mod = FAST_PRODUCE_VERSIONS[version];
+    if (!mod) {
+      throw new Error(
+        `the broker negotiated Produce v${lib.version}, which the fast produce path does not write ` +
+          `(v${Object.keys(FAST_PRODUCE_VERSIONS).join(', v')})`,
+      );
+    }
     let api = cache.get(version);
     if (!api) {
       const createRequest = (
@@ -289,7 +334,11 @@ function installFastProduce(producer: Producer): FastProduce {
         options: ProduceOptions = {},
       ) => {
         const encoded = messages.every((m) => Buffer.isBuffer(m.value) && batches.has(m.value));
-        if (!encoded) return mod.createRequest(acks, timeout, messages as never, options as never);
+        if (!encoded) {
+          stats.libraryRequests++;
+          return mod.createRequest(acks, timeout, messages as never, options as never);
+        }
+        stats.fastRequests++;
         return Writer.create()
           .appendString(options.transactionalId)
           .appendInt16(acks)
@@ -321,27 +370,18 @@ function installFastProduce(producer: Producer): FastProduce {
     }
     return api;
   };
-  (producer as unknown as Record<symbol, unknown>)[getApi] = function (
-    this: unknown,
-    name: string,
-    callback: (error: Error | null, api?: ProduceApi) => void,
-  ) {
-    if (name !== 'Produce') return (original as (...a: unknown[]) => unknown).call(this, name, callback);
-    return (original as (...a: unknown[]) => unknown).call(
-      this,
-      name,
-      (error: Error | null, api?: ProduceApi) => {
-        if (error || !api) callback(error, api);
-        else callback(null, fastApi(api));
-      },
-    );
+  target[kGetApi] = function (this: unknown, name, callback) {
+    if (name !== 'Produce') return original.call(this, name, callback);
+    return original.call(this, name, (error, api) => {
+      if (error || !api) return callback(error, api);
+      let fast: ProduceApi;
+      try {
+        fast = fastApi(api);
+      } catch (e) {
+        return callback(e as Error);
+      }
+      callback(null, fast);
+    });
   };
-  return { enabled: true, batches };
-}
-
-function privateSymbol(target: object, description: string): symbol | null {
-  for (let p: object | null = target; p; p = Object.getPrototypeOf(p)) {
-    for (const s of Object.getOwnPropertySymbols(p)) if (s.description === description) return s;
-  }
-  return null;
+  return { batches, stats };
 }

@@ -52,6 +52,8 @@ export async function freshStack(
     AWS_REGION: LOCAL_REGION,
     AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+    // As on the local stage (local/runner/services.ts): tests and benchmarks use throwaway topics.
+    ROWSTREAM_PRODUCER_AUTOCREATE_TOPICS: 'true',
   };
   return { outputs, env };
 }

@@ -42,8 +42,9 @@ describe('producer core', () => {
     const { deps, jobs, kafka } = makeDeps(csv);
     // Act
     await runJob(jobFor(csv), deps, settings({ checkpointRows: 8 }));
-    // Assess: commits at 4, 8, ...; checkpoints when >= 8 rows since the last, then the final one.
-    expect(jobs.checkpoints.map((c) => c.rowsDone)).toEqual([8, 16, 20]);
+    // Assess: the placement before the first record (row 0); commits at 4, 8, ...; checkpoints when
+    // >= 8 rows since the last, then the final one.
+    expect(jobs.checkpoints.map((c) => c.rowsDone)).toEqual([0, 8, 16, 20]);
     expect(kafka.commits).toBe(5);
   });
 
@@ -55,7 +56,7 @@ describe('producer core', () => {
     const job = jobFor(csv);
     const { deps, kafka, jobs, reader } = makeDeps(csv);
     kafka.log.push(...first.kafka.log.slice(0, 6));
-    const cp = first.jobs.checkpoints[0]!;
+    const cp = first.jobs.checkpoints[1]!; // [0] is the placement, written before the first record
     jobs.record = {
       ...first.jobs.record!,
       status: 'RUNNING',
@@ -235,5 +236,48 @@ describe('producer core', () => {
     );
     // Never per row: at most a few points per commit.
     expect(metrics.points.length).toBeLessThan(10 * 5);
+  });
+});
+
+describe('producer core: placement', () => {
+  it('chooses the placement once, records it before the first record, and opens every producer with it', async () => {
+    // Prepare: a send fails once, so the job's producer is opened twice.
+    const csv = csvOf(10);
+    const { deps, kafka, jobs } = makeDeps(csv);
+    kafka.partitionsCount = 6;
+    kafka.failSendAt = 2;
+    // Act
+    const outcome = await runJob(jobFor(csv), deps, settings());
+    // Assess
+    expect(outcome.kind).toBe('completed');
+    expect(kafka.placements).toEqual([{ jobId: jobFor(csv).jobId, topic: jobFor(csv).topic, keyed: false }]);
+    const placement = { partitions: 6, partition: 0, keyed: false };
+    expect(jobs.checkpoints[0]).toMatchObject({ rowsDone: 0, placement });
+    expect(kafka.openedWith).toEqual([placement, placement]);
+    expect(jobs.finished?.checkpoint?.placement).toEqual(placement);
+  });
+
+  it('on resume uses the recorded placement and asks the topic nothing, whatever its partition count now', async () => {
+    // Prepare: the job started on 3 partitions (keyed); the topic has 6 now.
+    const csv = csvOf(10);
+    const first = makeDeps(csv);
+    first.kafka.partitionsCount = 3;
+    await runJob(jobFor(csv), first.deps, settings({ transactionRows: 2, checkpointRows: 2 }));
+    const { deps, kafka, jobs } = makeDeps(csv);
+    kafka.partitionsCount = 6;
+    const cp = first.jobs.checkpoints[2]!;
+    jobs.record = {
+      ...first.jobs.record!,
+      status: 'RUNNING',
+      leaseOwner: 'dead',
+      leaseExpiresAt: 0,
+      checkpoint: cp,
+    };
+    // Act
+    await runJob(jobFor(csv), deps, settings());
+    // Assess
+    expect(cp.placement).toEqual({ partitions: 3, partition: 0, keyed: false });
+    expect(kafka.placements).toEqual([]);
+    expect(kafka.openedWith).toEqual([cp.placement]);
   });
 });

@@ -12,6 +12,7 @@ import type {
   LastCommitted,
   ObjectReader,
   OutRecord,
+  Placement,
   RejectsStore,
 } from '../../../services/producer/ports.ts';
 import type { JobCheckpoint, JobRecord } from '../../../services/shared/jobs.ts';
@@ -34,8 +35,20 @@ export class FakeKafka implements KafkaPort {
   private sendCalls = 0;
   private commitCalls = 0;
 
-  async openJob(): Promise<JobProducer> {
+  /** The topic's partition count `place` sees, and every placement it answered. */
+  partitionsCount = 1;
+  readonly placements: { jobId: string; topic: string; keyed: boolean }[] = [];
+  /** openJob's placement argument, per open. */
+  readonly openedWith: (Placement | undefined)[] = [];
+
+  async place(jobId: string, topic: string, keyed: boolean): Promise<Placement> {
+    this.placements.push({ jobId, topic, keyed });
+    return { partitions: this.partitionsCount, partition: 0, keyed };
+  }
+
+  async openJob(_jobId?: string, _topic?: string, placement?: Placement): Promise<JobProducer> {
     this.opens++;
+    this.openedWith.push(placement);
     // Fencing aborts whatever a previous instance left open.
     this.open = [];
     const myEpoch = ++this.epoch;
