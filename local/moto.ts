@@ -26,6 +26,7 @@ export const MOTO_FIXES = [
   'target-payload',
   'replay-window',
   'alarm-state-change',
+  'sqs-queue-stats',
 ] as const;
 
 function fingerprint(paths: LocalPaths): string {

@@ -401,8 +401,94 @@ def fix_alarm_state_change() -> None:
                 }
             ]
         )
+        _run_alarm_actions(alarm, previous["value"], self.account_id, self.region_name)
 
     CloudWatchBackend.set_alarm_state = set_alarm_state  # type: ignore[method-assign]
+
+
+def _run_alarm_actions(alarm: Any, old_state: str, account_id: str, region: str) -> None:
+    """An alarm's SNS actions for its new state, with the JSON message CloudWatch sends."""
+    from moto.sns.models import sns_backends
+
+    actions = {
+        "ALARM": alarm.alarm_actions,
+        "OK": alarm.ok_actions,
+        "INSUFFICIENT_DATA": alarm.insufficient_data_actions,
+    }.get(alarm.state_value) or []
+    message = {
+        "AlarmName": alarm.name,
+        "AlarmDescription": alarm.description,
+        "AWSAccountId": account_id,
+        "AlarmConfigurationUpdatedTimestamp": _iso(alarm.configuration_updated_timestamp.replace(tzinfo=timezone.utc).timestamp())
+        if getattr(alarm, "configuration_updated_timestamp", None)
+        else None,
+        "NewStateValue": alarm.state_value,
+        "NewStateReason": alarm.state_reason,
+        "StateChangeTime": _iso(alarm.state_updated_timestamp.replace(tzinfo=timezone.utc).timestamp()),
+        "Region": region,
+        "AlarmArn": alarm.alarm_arn,
+        "OldStateValue": old_state,
+        "Trigger": {
+            "MetricName": alarm.metric_name,
+            "Namespace": alarm.namespace,
+            "Statistic": alarm.statistic,
+            "Period": alarm.period,
+            "EvaluationPeriods": alarm.evaluation_periods,
+            "ComparisonOperator": alarm.comparison_operator,
+            "Threshold": alarm.threshold,
+            "TreatMissingData": alarm.treat_missing_data,
+            "Dimensions": [{"name": k, "value": v} for k, v in _dimensions(alarm.dimensions).items()],
+        },
+    }
+    subject = f'{alarm.state_value}: "{alarm.name}" in {region}'[:100]
+    for action in actions:
+        if not str(action).startswith("arn:aws:sns:"):
+            continue
+        arn = str(action).split(":")
+        try:
+            topic = sns_backends[arn[4]][arn[3]].get_topic(str(action))
+        except Exception as error:  # a deleted topic: AWS records a failed action, nothing more
+            print(f"[rowstream-moto] alarm {alarm.name}: action {action} failed: {error}", file=sys.stderr, flush=True)
+            continue
+        topic.publish(json.dumps(message), subject=subject)
+
+
+@fix(
+    "sqs-queue-stats",
+    "GET /moto-api/rowstream/sqs-queue-stats?queue=<name>&region=<r> answers what CloudWatch's AWS/SQS "
+    "metrics would (visible, in flight, delayed, age of the oldest message), which GetQueueAttributes "
+    "cannot give: there is no ApproximateAgeOfOldestMessage attribute",
+)
+def fix_sqs_queue_stats() -> None:
+    # The endpoint itself is served by RowstreamApp; registering the fix lists it.
+    pass
+
+
+def _sqs_queue_stats(queue_name: str, region: str) -> dict[str, Any] | None:
+    import time
+
+    from moto.sqs.models import sqs_backends
+
+    for account_id in list(sqs_backends.keys()):
+        backend = sqs_backends[account_id][region]
+        queue = backend.queues.get(queue_name)
+        if queue is None:
+            continue
+        now = time.time() * 1000.0
+        messages = list(queue._messages)
+        delayed = [m for m in messages if m.delayed]
+        in_flight = [m for m in messages if not m.delayed and not m.visible]
+        visible = [m for m in messages if not m.delayed and m.visible]
+        sent = [m.sent_timestamp for m in messages if not m.delayed and m.sent_timestamp]
+        return {
+            "queue": queue_name,
+            "account": account_id,
+            "visible": len(visible),
+            "inFlight": len(in_flight),
+            "delayed": len(delayed),
+            "oldestAgeSeconds": round((now - min(sent)) / 1000.0) if sent else 0,
+        }
+    return None
 
 
 def _dimensions(dimensions: Any) -> dict[str, Any]:
@@ -471,6 +557,7 @@ ALL_FIXES = [
     fix_target_payload,
     fix_replay_window,
     fix_alarm_state_change,
+    fix_sqs_queue_stats,
 ]
 
 
@@ -481,6 +568,13 @@ class RowstreamApp:
         self.inner = inner
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == "/moto-api/rowstream/sqs-queue-stats" and "sqs-queue-stats" in FIXES:
+            request = Request(environ)
+            stats = _sqs_queue_stats(request.args.get("queue", ""), request.args.get("region", "us-east-1"))
+            body = json.dumps(stats if stats is not None else {"error": "no such queue"})
+            return Response(body, status=200 if stats is not None else 404, mimetype="application/json")(
+                environ, start_response
+            )
         if environ.get("PATH_INFO") == "/moto-api/rowstream/fixes":
             request = Request(environ)
             body = json.dumps({"moto": moto.__version__, "fixes": FIXES}) if request.method == "GET" else "{}"

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { awsClients, awsSettingsFromEnv } from '../../services/shared/aws.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 import { SCHEDULES } from '../../topology/topology.ts';
+import { createAlarmEvaluator } from './alarms.ts';
 import { scheduledEvent, startScheduler } from './scheduler.ts';
 import { REPO_ROOT, scheduleSpeedup } from './services.ts';
 import { runSqsLambda, type SqsLambdaHandler } from './sqs-lambda.ts';
@@ -76,8 +77,28 @@ async function runSchedules() {
       },
     };
   });
+  // moto never evaluates alarms: the runner does, every minute (divided by the speed-up), like CloudWatch.
+  const evaluator = createAlarmEvaluator({
+    stage: process.env.ROWSTREAM_STAGE ?? 'local',
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    endpoint: required('AWS_ENDPOINT_URL'),
+    metricsDir: metricsDir ?? join(REPO_ROOT, '.local', 'metrics'),
+    cloudwatch: awsClients(awsSettingsFromEnv()).cloudwatch,
+    speedup,
+    log: (level, message, extra) => log[level](message, extra ?? {}),
+  });
+  const alarmTarget = {
+    schedule: {
+      name: 'alarm-evaluation',
+      everySeconds: 60,
+      expression: 'rate(1 minute) (CloudWatch alarm evaluation, done by the local runner)',
+    },
+    fire: async (at: Date) => {
+      await evaluator.tick(at);
+    },
+  };
   await startScheduler(
-    targets,
+    [...targets, alarmTarget],
     speedup,
     {
       log: (level, message, extra) => log[level](message, extra ?? {}),

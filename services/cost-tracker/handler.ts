@@ -28,6 +28,8 @@ export const CostTrackerEnv = CommonEnv.extend({
   /** JSON object of cost allocation tags; default {"app":"rowstream","stage":<stage>}. */
   ROWSTREAM_COST_TAGS: z.string().optional(),
   ROWSTREAM_STALL_MINUTES: intFromEnv(15),
+  /** The stall window in seconds; overrides ROWSTREAM_STALL_MINUTES (short windows: tests, demos). */
+  ROWSTREAM_STALL_SECONDS: z.coerce.number().int().positive().optional(),
   ROWSTREAM_MTD_MAX_AGE_HOURS: intFromEnv(24),
   ROWSTREAM_MTD_RETRY_MINUTES: intFromEnv(60),
 });
@@ -78,7 +80,7 @@ export function createCostTracker(w: CostTrackerWiring): CostTracker {
       costTags: tags,
       mtdMaxAgeSeconds: config.ROWSTREAM_MTD_MAX_AGE_HOURS * 3600,
       mtdRetrySeconds: config.ROWSTREAM_MTD_RETRY_MINUTES * 60,
-      stallSeconds: config.ROWSTREAM_STALL_MINUTES * 60,
+      stallSeconds: config.ROWSTREAM_STALL_SECONDS ?? config.ROWSTREAM_STALL_MINUTES * 60,
       finalLookbackSeconds: 24 * 3600,
     },
   };

@@ -22,7 +22,13 @@ import {
   StartReplayCommand,
 } from '@aws-sdk/client-eventbridge';
 import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
-import { DeleteMessageBatchCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyClients, type LocalClients, localClients } from '../../local/clients.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/config.ts';
@@ -440,6 +446,84 @@ describe('CloudWatch alarm state changes', () => {
       metricStat: { metric: { namespace: 'Rowstream', name: 'RowsRejected' }, period: 300, stat: 'Sum' },
     });
     cloudwatch.destroy();
+  });
+});
+
+describe('alarm actions and queue figures', () => {
+  it("an alarm's SNS actions get CloudWatch's JSON message on ALARM and OK", async () => {
+    // Prepare: a topic with a queue subscribed, an alarm whose actions name the topic
+    const cloudwatch = new CloudWatchClient({
+      endpoint,
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    const topicArn = (await aws.sns.send(new CreateTopicCommand({ Name: `fx-actions-${outputs.stage}` })))
+      .TopicArn!;
+    const sub = await queue(aws.sqs, `fx-actions-${outputs.stage}`);
+    await aws.sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: sub.arn }));
+    const alarmName = `fx-direct-${outputs.stage}`;
+    await cloudwatch.send(
+      new PutMetricAlarmCommand({
+        AlarmName: alarmName,
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: 'x' }],
+        Statistic: 'Maximum',
+        Period: 60,
+        EvaluationPeriods: 1,
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+        AlarmActions: [topicArn],
+        OKActions: [topicArn],
+      }),
+    );
+    cleanup.push(() => cloudwatch.send(new DeleteAlarmsCommand({ AlarmNames: [alarmName] })));
+    // Act
+    for (const value of ['ALARM', 'OK'] as const) {
+      await cloudwatch.send(
+        new SetAlarmStateCommand({ AlarmName: alarmName, StateValue: value, StateReason: `to ${value}` }),
+      );
+    }
+    // Assess
+    const got = await receiveUntil(aws.sqs, sub.url, (m) => m.length >= 2, 8000);
+    const messages = bodies<{ Subject: string; Message: string }>(got).map((b) => ({
+      subject: b.Subject,
+      message: JSON.parse(b.Message) as Record<string, unknown>,
+    }));
+    expect(messages.map((m) => m.subject)).toEqual([
+      `ALARM: "${alarmName}" in ${LOCAL_REGION}`,
+      `OK: "${alarmName}" in ${LOCAL_REGION}`,
+    ]);
+    expect(messages[0]?.message).toMatchObject({
+      AlarmName: alarmName,
+      NewStateValue: 'ALARM',
+      OldStateValue: expect.stringMatching(/^(OK|INSUFFICIENT_DATA)$/),
+      NewStateReason: 'to ALARM',
+      Trigger: { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 0 },
+    });
+  });
+
+  it('sqs-queue-stats answers visible, in-flight and the age of the oldest message', async () => {
+    const q = await queue(aws.sqs, `fx-stats-${outputs.stage}`);
+    const name = q.url.split('/').at(-1)!;
+    const stats = async () =>
+      (await (
+        await fetch(`${endpoint}/moto-api/rowstream/sqs-queue-stats?queue=${name}&region=${LOCAL_REGION}`)
+      ).json()) as Record<string, number>;
+    expect(await stats()).toMatchObject({ visible: 0, inFlight: 0, oldestAgeSeconds: 0 });
+    await aws.sqs.send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: 'a' }));
+    await aws.sqs.send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: 'b' }));
+    await aws.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: q.url, MaxNumberOfMessages: 1, VisibilityTimeout: 60 }),
+    );
+    await new Promise((r) => setTimeout(r, 2100));
+    const s = await stats();
+    expect(s).toMatchObject({ visible: 1, inFlight: 1, delayed: 0 });
+    expect(s.oldestAgeSeconds).toBeGreaterThanOrEqual(2);
+    const missing = await fetch(
+      `${endpoint}/moto-api/rowstream/sqs-queue-stats?queue=nope&region=${LOCAL_REGION}`,
+    );
+    expect(missing.status).toBe(404);
   });
 });
 
