@@ -91,7 +91,10 @@ async function runProducer(
   );
   await new Promise((r) => setTimeout(r, 2500)); // process start (tsx) is not part of the measure
   const t0 = Date.now();
-  await sendJobStarted(aws.sqs, outputs.queues.producer.url, job);
+  await sendJobStarted(aws.sqs, outputs.queues.producer.url, job, {
+    doc: aws.doc,
+    table: outputs.tables.jobs,
+  });
   const samples: { t: number; done: number; eta: number | null }[] = [];
   let rec = await getJob(aws.doc, outputs.tables.jobs, job.jobId);
   let peak: number | null = null;

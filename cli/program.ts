@@ -20,6 +20,7 @@ import { runDrop } from './drop.ts';
 import { EXIT } from './format.ts';
 import { dynamoJobs } from './jobs.ts';
 import { barView, lineView } from './progress.ts';
+import { runResume } from './resume.ts';
 import { jobDetail, jobsTable, jobView } from './status.ts';
 
 export interface GlobalOptions {
@@ -156,6 +157,31 @@ export function buildProgram(): Command {
         );
       }
       process.exitCode = result.exitCode;
+    });
+
+  program
+    .command('resume')
+    .description(
+      'resume a FAILED job after its last committed row and follow it (exit 0 ok, 3 with rejects, 2 failed)',
+    )
+    .argument('<jobId>', 'the failed job')
+    .option('--no-wait', 'reopen the job and return, do not follow it')
+    .option('--timeout <seconds>', 'give up following after this many seconds (default: never)', positiveInt)
+    .action(async (jobId: string, opts, cmd: Command) => {
+      const target = resolveTarget(globals(cmd));
+      await assertReachable(target);
+      const clients = clientsFor(target);
+      process.exitCode = await runResume(
+        {
+          doc: clients.doc,
+          table: target.jobsTable,
+          jobs: dynamoJobs(clients.doc, target.jobsTable),
+          print: (l) => console.log(l),
+          now: Date.now,
+          sleep: (ms) => sleep(ms),
+        },
+        { jobId, wait: opts.wait !== false, timeoutMs: opts.timeout ? opts.timeout * 1000 : 0 },
+      );
     });
 
   program

@@ -90,7 +90,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const kills: ChaosReport['kills'] = [];
   let p: ProducerProcess = startProducer(baseEnv, logFile);
   await p.waitForLog(/producer started/);
-  await sendJobStarted(aws.sqs, o.outputs.queues.producer.url, job);
+  await sendJobStarted(aws.sqs, o.outputs.queues.producer.url, job, {
+    doc: aws.doc,
+    table: o.outputs.tables.jobs,
+  });
   const rowNow = async () =>
     (await getJob(aws.doc, o.outputs.tables.jobs, job.jobId))?.checkpoint?.rowsDone ?? 0;
 
@@ -132,7 +135,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   p.kill('SIGTERM');
   const exit = await p.exited;
   const record = await getJob(aws.doc, o.outputs.tables.jobs, job.jobId);
-  const kafkaLast = await readLastCommitted({ brokers: o.outputs.kafka.brokers }, job.jobId, topic, null);
+  const kafkaLast = await readLastCommitted({ brokers: o.outputs.kafka.brokers }, job.jobId, topic, {
+    floor: null,
+    sinceMs: null,
+    partitions: null,
+  });
   const sigterm = {
     checkpointRow: record?.checkpoint?.rowsDone ?? 0,
     kafkaRow: kafkaLast?.row ?? 0,

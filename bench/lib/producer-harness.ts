@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Kafka, logLevel } from 'kafkajs';
 import type { JobOptions, JobStarted } from '../../events/catalog.ts';
@@ -91,8 +91,49 @@ export async function uploadJob(
   };
 }
 
-/** Puts a JobStarted on the producer queue as the bus rule would (EventBridge envelope as the body). */
-export async function sendJobStarted(sqs: SQSClient, queueUrl: string, job: JobStarted): Promise<void> {
+/**
+ * Writes the job record as the planner does (PLANNED, event published); an existing record is kept.
+ * The producer acts only on a JobStarted whose job the planner recorded.
+ */
+export async function planJob(doc: DynamoDBDocumentClient, table: string, job: JobStarted): Promise<void> {
+  const record: JobRecord = {
+    jobId: job.jobId,
+    status: 'PLANNED',
+    createdAt: job.occurredAt,
+    updatedAt: job.occurredAt,
+    bucket: job.bucket,
+    key: job.key,
+    etag: job.etag,
+    versionId: job.versionId,
+    sourceUri: job.sourceUri,
+    size: job.size,
+    header: job.header,
+    dataOffset: job.dataOffset,
+    totalRows: job.totalRows,
+    topic: job.topic,
+    options: job.options,
+    startedEventPublished: true,
+  };
+  await doc
+    .send(
+      new PutCommand({ TableName: table, Item: record, ConditionExpression: 'attribute_not_exists(jobId)' }),
+    )
+    .catch((e: unknown) => {
+      if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
+    });
+}
+
+/**
+ * Puts a JobStarted on the producer queue as the bus rule would (EventBridge envelope as the body),
+ * after writing the planner's job record when `plan` is given (what the planner does before publishing).
+ */
+export async function sendJobStarted(
+  sqs: SQSClient,
+  queueUrl: string,
+  job: JobStarted,
+  plan?: { doc: DynamoDBDocumentClient; table: string },
+): Promise<void> {
+  if (plan) await planJob(plan.doc, plan.table, job);
   const envelope = {
     version: '0',
     id: `${job.eventId}-${Date.now()}`,

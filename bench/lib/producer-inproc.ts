@@ -110,6 +110,9 @@ export async function runInproc(opts: InprocOptions): Promise<InprocResult> {
     async readLastCommitted() {
       return null;
     },
+    async topicLimits() {
+      return { maxMessageBytes: null };
+    },
     async close() {},
   };
   const settings = {
@@ -127,6 +130,9 @@ export async function runInproc(opts: InprocOptions): Promise<InprocResult> {
     async claim(j) {
       record = { jobId: j.jobId, status: 'RUNNING', attempts: 1 } as unknown as JobRecord;
       return { kind: 'claimed', record, resumed: false };
+    },
+    async recover() {
+      return { kind: 'busy', owner: 'none', expiresAt: 0 };
     },
     async renew() {},
     async checkpoint(_jobId, _owner, cp, extra) {
@@ -172,6 +178,10 @@ export async function runInproc(opts: InprocOptions): Promise<InprocResult> {
       owner: 'inproc',
       leaseMs: 60_000,
       heartbeatMs: 30_000,
+      stallMs: 600_000,
+      awsAttempts: 5,
+      retryMaxMs: 10_000,
+      scanSkewMs: 300_000,
       checkpointRows: 200_000,
       checkpointMs: 5_000,
       transactionRows: opts.transactionRows ?? 50_000,

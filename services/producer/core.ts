@@ -1,35 +1,48 @@
 import { type BusPort, event, publish } from '../../events/bus.ts';
 import type { JobStarted } from '../../events/catalog.ts';
-import { eventIdFor } from '../../events/ids.ts';
+import { eventIdFor, jobIdFor } from '../../events/ids.ts';
 import type { JobCheckpoint, JobRecord } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { MetricsPort } from '../shared/metrics.ts';
 import {
   AttemptsExhaustedError,
+  AwsRetriesExhaustedError,
   BadRowError,
   KafkaRetriesExhaustedError,
   LeaseLostError,
   ProducerError,
   SourceReadError,
 } from './errors.ts';
+import { LeaseKeeper } from './job/lease.ts';
+import { Cadence, RateWindow } from './job/progress.ts';
+import { readAhead } from './job/read-ahead.ts';
+import { BATCH_OVERHEAD, RecordBuilder } from './job/records.ts';
+import { KafkaStepError, type Position, TransactionWriter } from './job/transaction.ts';
 import type {
+  ClaimResult,
   JobProducer,
   JobsStore,
   KafkaPort,
   KafkaRange,
   ObjectReader,
-  OutRecord,
   PartitionAck,
   Placement,
   RejectsStore,
+  ScanHint,
 } from './ports.ts';
-import { decodeRow, type RawRow, RowSplitter, rejectLine, valueEncoder } from './rows.ts';
+import { backoffDelay, retry } from './retry.ts';
+import { type RawRow, RowSplitter } from './rows.ts';
 
-/** Producer settings the core needs (main.ts maps ROWSTREAM_PRODUCER_* onto these). */
+export { readAhead } from './job/read-ahead.ts';
+export { HEADERS } from './job/records.ts';
+
+/** Producer settings the core needs (settings.ts maps ROWSTREAM_PRODUCER_* onto these). */
 export interface ProducerSettings {
   readonly owner: string;
   readonly leaseMs: number;
   readonly heartbeatMs: number;
+  /** No progress for this long: the lease is no longer renewed and the job stops (see job/lease.ts). */
+  readonly stallMs: number;
   readonly checkpointRows: number;
   readonly checkpointMs: number;
   readonly transactionRows: number;
@@ -38,9 +51,15 @@ export interface ProducerSettings {
   readonly batchBytes: number;
   readonly maxMessageBytes: number;
   readonly maxAttempts: number;
+  /** Consecutive Kafka failures (reset by every commit) before KAFKA_RETRIES_EXHAUSTED. */
   readonly kafkaRetries: number;
   readonly readRetries: number;
+  /** Tries of one DynamoDB / S3 / EventBridge call of the job before AWS_RETRIES_EXHAUSTED. */
+  readonly awsAttempts: number;
   readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  /** Clock-skew margin below the job's start when the resume scan seeks by timestamp. */
+  readonly scanSkewMs: number;
   readonly progressMs: number;
   /** Overrides the event's failOnBadRow when set. */
   readonly failOnBadRow: boolean | null;
@@ -62,6 +81,7 @@ export interface ProducerDeps {
   readonly shutdown: AbortSignal;
   /** Called by the crash hook (the real one SIGKILLs the process). */
   readonly crash?: () => void;
+  readonly random?: () => number;
 }
 
 export type JobOutcome =
@@ -72,42 +92,37 @@ export type JobOutcome =
     }
   | { readonly kind: 'failed'; readonly reason: string }
   | { readonly kind: 'skipped'; readonly why: 'terminal' | 'busy' }
+  /** A JobStarted without a planner-written record and without any committed row of the job in Kafka. */
+  | { readonly kind: 'refused'; readonly why: string }
   | { readonly kind: 'handed-back'; readonly rowsDone: number }
   | { readonly kind: 'lease-lost' };
 
-export const HEADERS = {
-  job: 'rowstream-job',
-  source: 'rowstream-source',
-  row: 'rowstream-row',
-  offset: 'rowstream-offset',
-} as const;
-
-// Per-record overhead of a Kafka record batch entry with our four headers, rounded up (varints,
-// header keys, attributes); a batch must stay below the broker's message.max.bytes.
-const RECORD_OVERHEAD = 96;
-
 // Object bytes read ahead of the parser while Kafka is busy (double buffering); bounds memory per job.
 const READ_AHEAD_BYTES = 8 << 20;
-
-// Window of the rate behind RowsPerSecond and the ETA.
-const RATE_WINDOW_MS = 5_000;
+const REJECTS_PER_TRANSACTION = 10_000;
+const TOO_LARGE = /MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE|too large/i;
 
 let commitsInProcess = 0;
 
-/** Position of the last row handled (delivered or rejected) and committed. */
-interface Position {
-  row: number;
-  nextByteOffset: number;
-}
-
-class KafkaStepError extends Error {
-  override readonly name = 'KafkaStepError';
-  constructor(
-    readonly step: string,
-    override readonly cause: unknown,
-  ) {
-    super(`${step}: ${(cause as Error)?.message ?? String(cause)}`);
-  }
+/** A transient AWS error (throttle, 5xx, timeout, connection): worth another try. */
+export function isTransientAws(e: unknown): boolean {
+  if (e instanceof ProducerError) return false;
+  const err = e as {
+    name?: string;
+    code?: string;
+    $metadata?: { httpStatusCode?: number };
+    $retryable?: unknown;
+  };
+  if (err?.$retryable) return true;
+  const status = err?.$metadata?.httpStatusCode;
+  if (status !== undefined)
+    return (
+      status >= 500 ||
+      status === 429 ||
+      /Throttl|Throughput|Limit|SlowDown|RequestTimeout/i.test(err.name ?? '')
+    );
+  // No HTTP status: the request never got an answer (timeout, reset, refused).
+  return true;
 }
 
 /**
@@ -115,16 +130,32 @@ class KafkaStepError extends Error {
  * rows go out in transactions of `transactionRows`; on (re)start the job's producer is opened (fencing
  * a dead predecessor and aborting its open transaction), and the job resumes after the newest committed
  * row found in Kafka or in the DynamoDB checkpoint, whichever is further.
+ *
+ * Trust: the producer acts only on a job the planner wrote a record for, and runs it from that record
+ * (not from the event). Without a record, the event is either forged or the record was lost; only the
+ * job's own committed rows in Kafka (written under `transactional.id = rowstream-<jobId>` by a producer,
+ * which only a planned job ever had) tell the two apart: then the record is re-created from the event
+ * and Kafka's position, and the job resumes after its last committed row (never from row 1).
  */
 export async function runJob(
-  job: JobStarted,
+  event: JobStarted,
   deps: ProducerDeps,
   cfg: ProducerSettings,
   /** Called once the claim is decided (the message can be acknowledged: the lease holds the job now). */
   onDecided?: () => Promise<void>,
 ): Promise<JobOutcome> {
-  const log = deps.logger.createChild({ persistentKeys: { jobId: job.jobId } });
-  const claim = await deps.jobs.claim(job, cfg.owner, cfg.leaseMs);
+  const log = deps.logger.createChild({ persistentKeys: { jobId: event.jobId } });
+  let claim: ClaimResult = await awsCall(deps, cfg, log, 'claim', () =>
+    deps.jobs.claim(event, cfg.owner, cfg.leaseMs),
+  );
+  if (claim.kind === 'no-record') {
+    const recovered = await recoverLostRecord(event, deps, cfg, log);
+    if (recovered.kind === 'refused') {
+      await onDecided?.();
+      return recovered;
+    }
+    claim = recovered.claim;
+  }
   await onDecided?.();
   if (claim.kind === 'terminal') {
     log.info('job already terminal; nothing to do', { status: claim.status });
@@ -134,21 +165,126 @@ export async function runJob(
     log.info('job leased by another producer', { owner: claim.owner, expiresAt: claim.expiresAt });
     return { kind: 'skipped', why: 'busy' };
   }
+  if (claim.kind !== 'claimed') return { kind: 'skipped', why: 'busy' };
+  const record = claim.record;
+  const job = trustedJob(event, record, log);
   log.info('job claimed', {
-    attempts: claim.record.attempts ?? 1,
-    checkpointRow: claim.record.checkpoint?.rowsDone ?? 0,
+    attempts: record.attempts ?? 1,
+    resumes: record.resumes ?? 0,
+    checkpointRow: record.checkpoint?.rowsDone ?? 0,
   });
-  const run = new JobRun(job, deps, cfg, log, claim.record.checkpoint ?? null, claim.resumed);
-  const attempts = claim.record.attempts ?? 1;
+  const startedAt = Date.parse(record.startedAt ?? record.createdAt ?? job.occurredAt);
+  const run = new JobRun(
+    job,
+    deps,
+    cfg,
+    log,
+    record.checkpoint ?? null,
+    claim.resumed,
+    startedAt,
+    record.resumes ?? 0,
+  );
+  const attempts = record.attempts ?? 1;
   if (attempts > cfg.maxAttempts) return run.fail(new AttemptsExhaustedError(attempts));
   return run.execute();
+}
+
+/** The job as the planner recorded it; the event only names it. */
+function trustedJob(event: JobStarted, record: JobRecord, log: Logger): JobStarted {
+  const fromRecord = jobStartedFromRecord(record, new Date(Date.parse(event.occurredAt)));
+  if (!fromRecord) return event;
+  const differs = (['bucket', 'key', 'etag', 'topic', 'dataOffset'] as const).filter(
+    (k) => fromRecord[k] !== event[k],
+  );
+  if (differs.length > 0 || JSON.stringify(fromRecord.options) !== JSON.stringify(event.options)) {
+    log.warn('JobStarted differs from the planner-written record; running the job as recorded', {
+      fields: differs,
+    });
+  }
+  return { ...fromRecord, eventId: event.eventId, occurredAt: event.occurredAt };
+}
+
+async function recoverLostRecord(
+  event: JobStarted,
+  deps: ProducerDeps,
+  cfg: ProducerSettings,
+  log: Logger,
+): Promise<{ kind: 'refused'; why: string } | { kind: 'recovered'; claim: ClaimResult }> {
+  const refuse = (why: string) => {
+    log.warn('refusing a JobStarted without a planner-written job record', { why });
+    deps.metrics.record('Errors', 1, 'Count');
+    return { kind: 'refused' as const, why };
+  };
+  const expectedId = jobIdFor(event.bucket, event.key, { versionId: event.versionId, etag: event.etag });
+  if (expectedId !== event.jobId) return refuse('jobId does not match bucket, key and version');
+  // Fence first, so every transaction of the job is closed by a marker before the scan decides (the
+  // placement only serves the open: nothing is produced here).
+  const { keyColumn } = event.options;
+  const placement = await deps.kafka.place(
+    event.jobId,
+    event.topic,
+    keyColumn !== null && event.header.includes(keyColumn),
+  );
+  const producer = await deps.kafka.openJob(event.jobId, event.topic, placement);
+  try {
+    const since = Date.parse(event.occurredAt);
+    const last = await deps.kafka.readLastCommitted(event.jobId, event.topic, {
+      floor: null,
+      sinceMs: Number.isFinite(since) ? since - cfg.scanSkewMs : null,
+      partitions: null,
+    });
+    if (!last) return refuse('no record and no committed row of the job in Kafka');
+    log.warn('job record lost; re-creating it from the JobStarted and the rows committed in Kafka', {
+      kafkaRow: last.row,
+    });
+    const checkpoint: JobCheckpoint = {
+      rowsDone: last.row,
+      rowsDelivered: last.row,
+      rowsRejected: 0,
+      nextByteOffset: last.nextByteOffset,
+      partitions: [{ partition: last.partition, firstOffset: null, lastOffset: last.offset }],
+      updatedAt: new Date(deps.now()).toISOString(),
+    };
+    const claim = await awsCall(deps, cfg, log, 'recover', () =>
+      deps.jobs.recover(event, cfg.owner, cfg.leaseMs, checkpoint),
+    );
+    return { kind: 'recovered', claim };
+  } finally {
+    await producer.close().catch(() => {});
+  }
+}
+
+/** One AWS call of the job, retried with backoff and jitter past the SDK's own retries. */
+function awsCall<T>(
+  deps: ProducerDeps,
+  cfg: ProducerSettings,
+  log: Logger,
+  what: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  return retry(fn, {
+    attempts: cfg.awsAttempts,
+    baseMs: cfg.retryBaseMs,
+    maxMs: cfg.retryMaxMs,
+    isRetryable: isTransientAws,
+    sleep: deps.sleep,
+    ...(deps.random ? { random: deps.random } : {}),
+    onRetry: (e, attempt, delayMs) => {
+      deps.metrics.record('Retries', 1, 'Count');
+      log.warn('transient AWS error; retrying', { call: what, attempt, delayMs, error: String(e) });
+    },
+  }).catch((e: unknown) => {
+    if (e instanceof ProducerError || !isTransientAws(e)) throw e;
+    throw new AwsRetriesExhaustedError(what, cfg.awsAttempts, e);
+  });
 }
 
 class JobRun {
   private readonly jobId: string;
   private readonly failOnBadRow: boolean;
-  private leaseLost: LeaseLostError | null = null;
-  private heartbeat: NodeJS.Timeout | null = null;
+  private readonly lease: LeaseKeeper;
+  /** Aborted on SIGTERM or when the lease is lost: interrupts a hung read. */
+  private readonly stopSignal: AbortSignal;
   private producer: JobProducer | null = null;
   /** Last committed position (rows delivered or rejected, and committed to Kafka / rejects). */
   private committed: Position;
@@ -157,14 +293,14 @@ class JobRun {
   /** Where the job's records go: from the checkpoint, or chosen and recorded once (ensurePlacement). */
   private placement: Placement | null;
   private readonly startedAt: number;
-  // Rate and ETA from the rows committed over the last RATE_WINDOW_MS (see updateRate).
-  private rowRate = 0;
-  private byteRate = 0;
-  private rateSamples: { at: number; row: number; byte: number }[] = [];
-  private lastCheckpointAt: number;
-  private lastCheckpointRow: number;
-  private lastProgressAt: number;
-  private lastProgressDecile: number;
+  private readonly rate = new RateWindow();
+  private readonly cadence: Cadence;
+  /** Consecutive Kafka failures since the last commit. */
+  private kafkaFailures = 0;
+  private builder: RecordBuilder;
+  private batchBytes: number;
+  /** The object was read to its end (as opposed to a read stopped by shutdown). */
+  private eof = false;
 
   constructor(
     private readonly job: JobStarted,
@@ -173,6 +309,9 @@ class JobRun {
     private readonly log: Logger,
     private readonly checkpoint: JobCheckpoint | null,
     private readonly resumed: boolean,
+    /** When the job was first claimed: nothing of it is in Kafka before this. */
+    private readonly jobStartedAt: number,
+    private readonly resumes: number,
   ) {
     this.jobId = job.jobId;
     this.failOnBadRow = cfg.failOnBadRow ?? job.options.failOnBadRow;
@@ -184,59 +323,89 @@ class JobRun {
     this.placement = checkpoint?.placement ?? null;
     const now = deps.now();
     this.startedAt = now;
-    this.lastCheckpointAt = now;
-    this.lastCheckpointRow = this.committed.row;
-    this.lastProgressAt = now;
-    this.lastProgressDecile = this.decile(this.committed.row);
+    this.cadence = new Cadence(now, this.committed.row, job.totalRows, cfg);
+    this.lease = new LeaseKeeper(job.jobId, deps.jobs, cfg, deps.now, log);
+    this.stopSignal = AbortSignal.any([deps.shutdown, this.lease.signal]);
+    this.builder = new RecordBuilder(
+      job,
+      cfg.maxMessageBytes,
+      'TOO_LARGE',
+      'ROWSTREAM_PRODUCER_MAX_MESSAGE_BYTES',
+    );
+    this.batchBytes = cfg.batchBytes;
   }
 
   async execute(): Promise<JobOutcome> {
-    this.startHeartbeat();
+    this.lease.start();
     try {
+      await this.learnLimits();
       return await this.stream();
     } catch (e) {
-      if (e instanceof LeaseLostError || this.leaseLost) {
-        this.log.warn('lease lost; stopping work on the job', { error: (e as Error).message });
-        await this.producer?.abort().catch(() => {});
-        return { kind: 'lease-lost' };
-      }
       // An open transaction would hold the partition's last stable offset back until it times out.
       await this.producer?.abort().catch(() => {});
+      if (e instanceof LeaseLostError || this.lease.isLost) {
+        this.log.warn('lease lost; stopping work on the job', { error: (e as Error).message });
+        return { kind: 'lease-lost' };
+      }
       if (e instanceof ProducerError) return this.fail(e);
       this.log.error('unexpected error', { error: e as Error });
       return this.fail(new ProducerError('INTERNAL', (e as Error)?.message ?? String(e)));
     } finally {
-      this.stopHeartbeat();
+      this.lease.stop();
       await this.producer?.close().catch(() => {});
       this.producer = null;
     }
   }
 
-  private startHeartbeat() {
-    this.heartbeat = setInterval(() => {
-      if (this.leaseLost) return;
-      this.deps.jobs.renew(this.jobId, this.cfg.owner, this.cfg.leaseMs).catch((e: unknown) => {
-        // Any renewal failure stops the job: continuing without a lease risks two writers (Kafka
-        // fencing would still keep the topic right, but the checkpoint and status would fight).
-        this.leaseLost = e instanceof LeaseLostError ? e : new LeaseLostError(this.jobId, String(e));
-      });
-    }, this.cfg.heartbeatMs);
-    this.heartbeat.unref();
+  /**
+   * The topic's max.message.bytes bounds both one record and one batch (a v2 record batch is one
+   * "message" to the broker): rows above it are rejected with the broker's reason before any send.
+   */
+  private async learnLimits() {
+    const limits = await this.deps.kafka.topicLimits(this.job.topic).catch((e: unknown) => {
+      this.log.warn('could not read the topic limits; using the configured ones', { error: String(e) });
+      return { maxMessageBytes: null };
+    });
+    const topicMax = limits.maxMessageBytes === null ? null : limits.maxMessageBytes - BATCH_OVERHEAD;
+    if (topicMax !== null && topicMax < this.cfg.maxMessageBytes) {
+      this.builder = new RecordBuilder(
+        this.job,
+        topicMax,
+        'MESSAGE_TOO_LARGE',
+        `topic ${this.job.topic} max.message.bytes ${limits.maxMessageBytes}`,
+      );
+    }
+    if (topicMax !== null) this.batchBytes = Math.min(this.batchBytes, topicMax);
+    this.log.info('topic limits', {
+      maxMessageBytes: limits.maxMessageBytes,
+      recordLimit: Math.min(this.cfg.maxMessageBytes, topicMax ?? Number.POSITIVE_INFINITY),
+      batchBytes: this.batchBytes,
+    });
   }
 
-  private stopHeartbeat() {
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = null;
-  }
-
-  private checkLease() {
-    if (this.leaseLost) throw this.leaseLost;
-  }
-
-  private async openProducer(): Promise<JobProducer> {
-    const placement = await this.ensurePlacement();
-    this.producer = await this.deps.kafka.openJob(this.jobId, this.job.topic, placement);
-    return this.producer;
+  /** The stream with Kafka-level retries: any Kafka error rewinds to the last commit and goes again. */
+  private async stream(): Promise<JobOutcome> {
+    let first = true;
+    for (;;) {
+      this.lease.check();
+      try {
+        const placement = await this.ensurePlacement();
+        this.producer = await this.deps.kafka
+          .openJob(this.jobId, this.job.topic, placement)
+          .catch((e: unknown) => {
+            throw new KafkaStepError('open', e);
+          });
+        this.lease.progress();
+        // After any Kafka failure the outcome of the last commit is unknown (the ack may have been lost):
+        // only the topic can tell, so every re-open but a fresh job's first one reads it back.
+        if (!first || this.resumed || this.checkpoint) await this.resumeFromKafka();
+        first = false;
+        return await this.pass(this.producer);
+      } catch (e) {
+        if (!(e instanceof KafkaStepError)) throw e;
+        await this.onKafkaFailure(e);
+      }
+    }
   }
 
   /**
@@ -253,52 +422,58 @@ class JobRun {
       throw new KafkaStepError('place', e);
     });
     this.placement = placement;
-    await this.deps.jobs.checkpoint(this.jobId, this.cfg.owner, this.checkpointValue(), {
-      rowsPerSecond: 0,
-      etaSeconds: null,
-    });
+    const cp = this.checkpointValue();
+    await this.aws('checkpoint', () =>
+      this.deps.jobs.checkpoint(this.jobId, this.cfg.owner, cp, { rowsPerSecond: 0, etaSeconds: null }),
+    );
     this.log.info('job placement recorded', { ...placement });
     return placement;
   }
 
-  /** The stream with Kafka-level retries: any Kafka error rewinds to the last commit and goes again. */
-  private async stream(): Promise<JobOutcome> {
-    let failures = 0;
-    let first = true;
-    for (;;) {
-      this.checkLease();
-      try {
-        const producer = await this.openProducer();
-        // After any Kafka failure the outcome of the last commit is unknown (the ack may have been lost):
-        // only the topic can tell, so every re-open but a fresh job's first one reads it back.
-        if (!first || this.resumed || this.checkpoint) await this.resumeFromKafka();
-        first = false;
-        return await this.pass(producer);
-      } catch (e) {
-        if (!(e instanceof KafkaStepError)) throw e;
-        failures++;
-        this.deps.metrics.record('Errors', 1, 'Count');
-        await this.producer?.abort().catch(() => {});
-        await this.producer?.close().catch(() => {});
-        this.producer = null;
-        if (failures > this.cfg.kafkaRetries) throw new KafkaRetriesExhaustedError(e.step, e.cause);
-        this.deps.metrics.record('Retries', 1, 'Count');
-        const delay = backoff(this.cfg.retryBaseMs, failures);
-        this.log.warn('kafka step failed; rewinding to the last commit', {
-          step: e.step,
-          error: e.message,
-          attempt: failures,
-          delayMs: delay,
-          row: this.committed.row,
-        });
-        await this.deps.sleep(delay);
-      }
+  private async onKafkaFailure(e: KafkaStepError) {
+    this.kafkaFailures++;
+    this.deps.metrics.record('Errors', 1, 'Count');
+    await this.producer?.abort().catch(() => {});
+    await this.producer?.close().catch(() => {});
+    this.producer = null;
+    if (this.kafkaFailures > this.cfg.kafkaRetries) throw new KafkaRetriesExhaustedError(e.step, e.cause);
+    if (TOO_LARGE.test(e.message)) {
+      // The broker refused a batch: the topic's limit may have been lowered mid-job. Learn it again and
+      // send smaller batches; a row above the new limit then goes to rejects.
+      this.batchBytes = Math.max(Math.floor(this.batchBytes / 2), 64 * 1024);
+      await this.learnLimits();
     }
+    this.deps.metrics.record('Retries', 1, 'Count');
+    const delay = backoffDelay(this.kafkaFailures - 1, {
+      baseMs: this.cfg.retryBaseMs,
+      maxMs: this.cfg.retryMaxMs,
+      ...(this.deps.random ? { random: this.deps.random } : {}),
+    });
+    this.log.warn('kafka step failed; rewinding to the last commit', {
+      step: e.step,
+      error: e.message,
+      consecutiveFailures: this.kafkaFailures,
+      delayMs: delay,
+      row: this.committed.row,
+    });
+    await this.deps.sleep(delay);
+    this.lease.progress();
+  }
+
+  private scanHint(): ScanHint {
+    const floor = this.partitionList();
+    // An un-keyed job writes to its placement's one partition: only that partition is read.
+    const own = this.placement && !this.placement.keyed ? [this.placement.partition] : null;
+    return {
+      floor: floor.length > 0 ? floor : null,
+      sinceMs: Number.isFinite(this.jobStartedAt) ? this.jobStartedAt - this.cfg.scanSkewMs : null,
+      partitions: own,
+    };
   }
 
   private async resumeFromKafka() {
     const last = await this.deps.kafka
-      .readLastCommitted(this.jobId, this.job.topic, this.checkpoint?.partitions ?? null)
+      .readLastCommitted(this.jobId, this.job.topic, this.scanHint())
       .catch((e: unknown) => {
         throw new KafkaStepError('readLastCommitted', e);
       });
@@ -319,153 +494,112 @@ class JobRun {
 
   /** One pass from the last commit to EOF (or shutdown). */
   private async pass(producer: JobProducer): Promise<JobOutcome> {
-    const { cfg, deps, job } = this;
-    const header = job.header;
-    const encodeValue = valueEncoder(job.options.format, header);
-    const keyIndex = job.options.keyColumn === null ? -1 : header.indexOf(job.options.keyColumn);
-    const staticHeaders = { [HEADERS.job]: this.jobId, [HEADERS.source]: job.sourceUri };
-    const headerBytes = HEADERS.job.length + this.jobId.length + HEADERS.source.length + job.sourceUri.length;
-
-    let batch: OutRecord[] = [];
-    let batchBytes = 0;
-    let inflight: Promise<void> | null = null;
-    let txOpen = false;
-    let txRows = 0;
-    let txStartedAt = deps.now();
-    let rejectLines: string[] = [];
-    let rejectFirstRow = 0;
-    let rejectsInTx = 0;
-    // Position of the last row put in the batch or rejected (not yet committed).
-    let pos: Position = { ...this.committed };
-
-    const sendBatch = async () => {
-      if (inflight) await inflight;
-      inflight = null;
-      if (batch.length === 0) return;
-      const records = batch;
-      batch = [];
-      batchBytes = 0;
-      if (!txOpen) {
-        await producer.begin().catch((e: unknown) => {
-          throw new KafkaStepError('begin', e);
-        });
-        txOpen = true;
-        txStartedAt = deps.now();
-      }
-      const t0 = deps.now();
-      // One send in flight per job (kafkajs issue 1005; ordering); the next batch is parsed meanwhile.
-      inflight = producer.send(records).then(
-        (acks) => {
-          deps.metrics.record('KafkaLatencyMs', deps.now() - t0, 'Milliseconds', {
-            dimensions: { JobId: this.jobId },
-          });
-          this.noteAcks(acks);
-        },
-        (e: unknown) => {
-          throw new KafkaStepError('send', e);
-        },
-      );
-      // Keep the rejection handled until awaited.
-      inflight.catch(() => {});
-    };
-
-    const commit = async () => {
-      await sendBatch();
-      if (inflight) await inflight;
-      inflight = null;
-      // Rejects of the transaction become durable before the commit that moves the resume point past them.
-      if (rejectLines.length > 0) {
-        await deps.rejects.writePart(this.jobId, rejectFirstRow, pos.row, rejectLines.join(''));
-        this.rowsRejected += rejectsInTx;
-        deps.metrics.record('RowsRejected', rejectsInTx, 'Count');
-        rejectLines = [];
-        rejectsInTx = 0;
-      }
-      if (txOpen) {
-        this.checkLease();
-        await producer.commit().catch((e: unknown) => {
-          throw new KafkaStepError('commit', e);
-        });
-        txOpen = false;
-        commitsInProcess++;
-        if (cfg.crashAfterCommit > 0 && commitsInProcess === cfg.crashAfterCommit) deps.crash?.();
-      }
-      const delivered = pos.row - this.committed.row;
-      deps.metrics.record('RowsProcessed', delivered, 'Count');
-      this.committed = { ...pos };
-      txRows = 0;
-      await this.afterCommit(false);
-    };
-
-    const rejectRow = (raw: RawRow, reason: string, detail: string) => {
-      if (this.failOnBadRow) throw new BadRowError(raw.row, raw.offset, `${reason}: ${detail}`);
-      if (rejectLines.length === 0) rejectFirstRow = raw.row;
-      rejectLines.push(rejectLine(raw.row, raw.offset, reason, raw.bytes));
-      rejectsInTx++;
-    };
-
+    const tx = this.writer(producer);
+    const rows = this.rowsFrom(this.committed)[Symbol.asyncIterator]();
     let stopped = false;
     try {
-      for await (const rows of this.rowsFrom(this.committed)) {
-        this.checkLease();
-        if (deps.shutdown.aborted) {
+      for (;;) {
+        const next = await this.nextRows(rows, tx);
+        this.lease.check();
+        if (next.done) break;
+        if (this.deps.shutdown.aborted) {
           stopped = true;
           break;
         }
-        for (const raw of rows) {
-          const decoded = decodeRow(raw, header, job.options.delimiter);
-          if (!decoded.ok) {
-            if (this.failOnBadRow) await commit();
-            rejectRow(raw, decoded.reason, decoded.detail);
-          } else {
-            const value = encodeValue(decoded);
-            const key = keyIndex >= 0 ? (decoded.fields[keyIndex] ?? null) : null;
-            const rowStr = String(raw.row);
-            const offStr = String(raw.nextOffset);
-            const size =
-              Buffer.byteLength(value) +
-              (key === null ? 0 : Buffer.byteLength(key)) +
-              headerBytes +
-              rowStr.length +
-              offStr.length +
-              RECORD_OVERHEAD;
-            if (size > cfg.maxMessageBytes) {
-              if (this.failOnBadRow) await commit();
-              rejectRow(raw, 'TOO_LARGE', `record of ${size} bytes exceeds ${cfg.maxMessageBytes}`);
-            } else {
-              if (batchBytes + size > cfg.batchBytes && batch.length > 0) await sendBatch();
-              batch.push({
-                key,
-                value,
-                headers: {
-                  [HEADERS.job]: staticHeaders[HEADERS.job]!,
-                  [HEADERS.source]: staticHeaders[HEADERS.source]!,
-                  [HEADERS.row]: rowStr,
-                  [HEADERS.offset]: offStr,
-                },
-              });
-              batchBytes += size;
-              txRows++;
-            }
-          }
-          pos = { row: raw.row, nextByteOffset: raw.nextOffset };
-          if (batch.length >= cfg.batchRows) await sendBatch();
-          if (
-            txRows >= cfg.transactionRows ||
-            rejectLines.length >= 10_000 ||
-            (txOpen && deps.now() - txStartedAt >= cfg.transactionMs)
-          ) {
-            await commit();
-          }
+        for (const raw of next.value) {
+          await this.take(raw, tx);
+          if (tx.due(this.deps.now())) await this.commit(tx);
         }
       }
-      await commit();
+      await this.commit(tx);
     } catch (e) {
-      if (inflight) await (inflight as Promise<void>).catch(() => {});
+      await tx.drain();
       throw e;
+    } finally {
+      await rows.return?.(undefined).catch(() => {});
     }
-    if (stopped) return this.handBack();
+    if (stopped || !this.eof) return this.handBack();
     return this.complete();
+  }
+
+  private writer(producer: JobProducer): TransactionWriter {
+    return new TransactionWriter(
+      producer,
+      {
+        batchRows: this.cfg.batchRows,
+        batchBytes: this.batchBytes,
+        transactionRows: this.cfg.transactionRows,
+        transactionMs: this.cfg.transactionMs,
+        rejectsPerTransaction: REJECTS_PER_TRANSACTION,
+      },
+      {
+        now: this.deps.now,
+        onAcks: (acks, latencyMs) => this.noteAcks(acks, latencyMs),
+        writeRejects: async (firstRow, lastRow, lines, count) => {
+          await this.aws('writeRejects', () =>
+            this.deps.rejects.writePart(this.jobId, firstRow, lastRow, lines),
+          );
+          this.rowsRejected += count;
+          this.deps.metrics.record('RowsRejected', count, 'Count');
+        },
+        checkLease: () => this.lease.check(),
+      },
+      this.committed,
+    );
+  }
+
+  /**
+   * The next rows, but a read slower than the open transaction's age limit does not leave that
+   * transaction open until the broker's transaction.timeout.ms aborts it: it is committed meanwhile.
+   */
+  private async nextRows(
+    rows: AsyncIterator<RawRow[]>,
+    tx: TransactionWriter,
+  ): Promise<IteratorResult<RawRow[]>> {
+    const next = rows.next();
+    const wait = tx.msUntilDue(this.deps.now());
+    if (wait === null) return next;
+    next.catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<'slow'>((r) => {
+      timer = setTimeout(() => r('slow'), wait);
+    });
+    const first = await Promise.race([next, slow]);
+    clearTimeout(timer);
+    if (first !== 'slow') return first;
+    this.log.info('slow read: committing the open transaction before it ages out', {
+      row: tx.position.row,
+    });
+    await this.commit(tx);
+    return next;
+  }
+
+  private async take(raw: RawRow, tx: TransactionWriter) {
+    const built = this.builder.build(raw);
+    if (built.ok) {
+      await tx.add(raw, built.record, built.size);
+      return;
+    }
+    if (this.failOnBadRow) {
+      // The rows before the bad one are committed, then the job fails at it.
+      await this.commit(tx);
+      throw new BadRowError(raw.row, raw.offset, `${built.reason}: ${built.detail}`);
+    }
+    tx.reject(raw, built.reason);
+  }
+
+  private async commit(tx: TransactionWriter) {
+    const { position, committedTx } = await tx.commit();
+    if (committedTx) {
+      commitsInProcess++;
+      if (this.cfg.crashAfterCommit > 0 && commitsInProcess === this.cfg.crashAfterCommit)
+        this.deps.crash?.();
+    }
+    this.deps.metrics.record('RowsProcessed', position.row - this.committed.row, 'Count');
+    this.committed = position;
+    this.kafkaFailures = 0;
+    this.lease.progress();
+    await this.afterCommit(false);
   }
 
   /** Rows from a position, re-opening the object from the last row boundary when the stream breaks. */
@@ -473,6 +607,12 @@ class JobRun {
     let at = { ...from };
     let failures = 0;
     const maxRecordBytes = Math.max(this.cfg.maxMessageBytes * 4, 1 << 20);
+    const ref = {
+      bucket: this.job.bucket,
+      key: this.job.key,
+      etag: this.job.etag,
+      versionId: this.job.versionId,
+    };
     for (;;) {
       const splitter = new RowSplitter({
         rowsBefore: at.row,
@@ -481,16 +621,9 @@ class JobRun {
         maxRecordBytes,
       });
       try {
-        const ref = {
-          bucket: this.job.bucket,
-          key: this.job.key,
-          etag: this.job.etag,
-          versionId: this.job.versionId,
-        };
-        for await (const chunk of readAhead(
-          this.deps.reader.open(ref, at.nextByteOffset),
-          READ_AHEAD_BYTES,
-        )) {
+        const source = this.deps.reader.open(ref, at.nextByteOffset, this.stopSignal);
+        for await (const chunk of readAhead(source, READ_AHEAD_BYTES, this.stopSignal)) {
+          this.lease.progress();
           const rows = splitter.push(chunk);
           if (rows.length > 0) {
             const last = rows[rows.length - 1]!;
@@ -500,20 +633,27 @@ class JobRun {
           }
         }
         const rest = splitter.end();
+        this.eof = true;
         if (rest.length > 0) yield rest;
         return;
       } catch (e) {
         if (e instanceof ProducerError || e instanceof KafkaStepError) throw e;
+        // SIGTERM during a (possibly hung) read: stop here, the rows taken so far are committed.
+        if (this.deps.shutdown.aborted) return;
+        this.lease.check();
         failures++;
         this.deps.metrics.record('Errors', 1, 'Count');
         if (failures > this.cfg.readRetries) {
           throw new SourceReadError(
-            `reading ${this.job.sourceUri} failed: ${(e as Error).message}`,
+            `reading ${this.job.sourceUri} failed ${failures} times in a row: ${(e as Error).message}`,
             at.nextByteOffset,
           );
         }
         this.deps.metrics.record('Retries', 1, 'Count');
-        const delay = backoff(this.cfg.retryBaseMs, failures);
+        const delay = backoffDelay(failures - 1, {
+          baseMs: this.cfg.retryBaseMs,
+          maxMs: this.cfg.retryMaxMs,
+        });
         this.log.warn('object stream broke; re-opening from the last row boundary', {
           error: (e as Error).message,
           byte: at.nextByteOffset,
@@ -521,11 +661,14 @@ class JobRun {
           delayMs: delay,
         });
         await this.deps.sleep(delay);
+        this.lease.progress();
       }
     }
   }
 
-  private noteAcks(acks: readonly PartitionAck[]) {
+  private noteAcks(acks: readonly PartitionAck[], latencyMs: number) {
+    const dims = { dimensions: { JobId: this.jobId } };
+    this.deps.metrics.record('KafkaLatencyMs', latencyMs, 'Milliseconds', dims);
     let rows = 0;
     for (const a of acks) {
       rows += a.count;
@@ -533,7 +676,8 @@ class JobRun {
       const last = (BigInt(a.baseOffset) + BigInt(Math.max(a.count - 1, 0))).toString();
       this.partitions.set(a.partition, { firstOffset: p?.firstOffset ?? a.baseOffset, lastOffset: last });
     }
-    this.deps.metrics.record('RowsProduced', rows, 'Count', { dimensions: { JobId: this.jobId } });
+    this.lease.progress();
+    this.deps.metrics.record('RowsProduced', rows, 'Count', dims);
   }
 
   private partitionList(): KafkaRange[] {
@@ -554,90 +698,60 @@ class JobRun {
     };
   }
 
-  private decile(row: number) {
-    const total = this.job.totalRows;
-    return total > 0 ? Math.floor((row * 10) / total) : 0;
-  }
-
-  /**
-   * Rate over a sliding window of commit points (the newest point at least RATE_WINDOW_MS old is the
-   * base). Why not the former EWMA (10 s time constant): it still carried the slow start (process
-   * warm-up, fence, first reads) at 10% of a one-minute job, so the ETA there was ~34% off; a window
-   * forgets the start as soon as it slides past it, and commit points every ~0.25 s keep it smooth.
-   * The first commit point is the window's first base (warm-up): the time before it (fence, resume
-   * scan, first S3 bytes, JIT) says nothing about the speed of the rest, so no rate (and no ETA)
-   * until the second commit.
-   */
-  private updateRate() {
-    const now = this.deps.now();
-    const samples = this.rateSamples;
-    samples.push({ at: now, row: this.committed.row, byte: this.committed.nextByteOffset });
-    while (samples.length > 2 && now - samples[1]!.at >= RATE_WINDOW_MS) samples.shift();
-    const base = samples[0]!;
-    if (samples.length < 2) return;
-    const dt = (now - base.at) / 1000;
-    if (dt <= 0) return;
-    this.rowRate = (this.committed.row - base.row) / dt;
-    this.byteRate = (this.committed.nextByteOffset - base.byte) / dt;
-  }
-
-  private eta(): number | null {
-    if (this.rowRate <= 0) return null;
-    return Math.max(this.job.totalRows - this.committed.row, 0) / this.rowRate;
-  }
-
   private percent() {
     const total = this.job.totalRows;
     return total > 0 ? Math.min(100, (this.committed.row / total) * 100) : 100;
   }
 
+  private aws<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return awsCall(this.deps, this.cfg, this.log, what, fn);
+  }
+
   private async afterCommit(force: boolean) {
     const { deps, cfg } = this;
     const now = deps.now();
-    this.updateRate();
+    const row = this.committed.row;
+    this.rate.add(now, row, this.committed.nextByteOffset);
     const dims = { dimensions: { JobId: this.jobId } };
-    deps.metrics.record('RowsPerSecond', this.rowRate, 'Count/Second', dims);
-    deps.metrics.record('BytesPerSecond', this.byteRate, 'Bytes/Second', dims);
+    deps.metrics.record('RowsPerSecond', this.rate.rowRate, 'Count/Second', dims);
+    deps.metrics.record('BytesPerSecond', this.rate.byteRate, 'Bytes/Second', dims);
     deps.metrics.record('ProgressPercent', this.percent(), 'Percent', dims);
-    const eta = this.eta();
+    const eta = this.rate.eta(this.job.totalRows - row);
     if (eta !== null) deps.metrics.record('EtaSeconds', eta, 'Seconds', dims);
-    if (
-      force ||
-      this.committed.row - this.lastCheckpointRow >= cfg.checkpointRows ||
-      now - this.lastCheckpointAt >= cfg.checkpointMs
-    ) {
-      await deps.jobs.checkpoint(this.jobId, cfg.owner, this.checkpointValue(), {
-        rowsPerSecond: this.rowRate,
-        etaSeconds: eta,
-      });
+    if (force || this.cadence.checkpointDue(now, row)) {
+      const cp = this.checkpointValue();
+      await this.aws('checkpoint', () =>
+        deps.jobs.checkpoint(this.jobId, cfg.owner, cp, {
+          rowsPerSecond: this.rate.rowRate,
+          etaSeconds: eta,
+        }),
+      );
       deps.metrics.record('Checkpoints', 1, 'Count');
-      this.lastCheckpointAt = now;
-      this.lastCheckpointRow = this.committed.row;
+      this.cadence.checkpointed(now, row);
     }
-    const decile = this.decile(this.committed.row);
-    if (!force && (decile > this.lastProgressDecile || now - this.lastProgressAt >= cfg.progressMs)) {
-      this.lastProgressDecile = decile;
-      this.lastProgressAt = now;
-      await this.publishSafe('JobProgress.v1', {
-        eventId: eventIdFor('JobProgress', this.jobId, this.committed.row),
-        occurredAt: new Date(now).toISOString(),
-        jobId: this.jobId,
-        rowsDone: this.committed.row,
-        rowsRejected: this.rowsRejected,
-        totalRows: this.job.totalRows,
-        bytesDone: Math.max(this.committed.nextByteOffset - this.job.dataOffset, 0),
-        size: this.job.size,
-        percent: this.percent(),
-        rowsPerSecond: this.rowRate,
-        etaSeconds: eta,
-      });
+    if (!force && this.cadence.takeProgress(now, row)) {
+      await this.publishProgress(now, eta);
     }
   }
 
   /** Progress events are informational: a bus hiccup must not stop rows. */
-  private async publishSafe(type: 'JobProgress.v1', detail: Parameters<typeof event<'JobProgress.v1'>>[1]) {
+  private async publishProgress(now: number, eta: number | null) {
     try {
-      await publish(this.deps.bus, [event(type, detail)]);
+      await publish(this.deps.bus, [
+        event('JobProgress.v1', {
+          eventId: eventIdFor('JobProgress', this.jobId, this.committed.row),
+          occurredAt: new Date(now).toISOString(),
+          jobId: this.jobId,
+          rowsDone: this.committed.row,
+          rowsRejected: this.rowsRejected,
+          totalRows: this.job.totalRows,
+          bytesDone: Math.max(this.committed.nextByteOffset - this.job.dataOffset, 0),
+          size: this.job.size,
+          percent: this.percent(),
+          rowsPerSecond: this.rate.rowRate,
+          etaSeconds: eta,
+        }),
+      ]);
     } catch (e) {
       this.log.warn('could not publish progress', { error: (e as Error).message });
     }
@@ -645,7 +759,7 @@ class JobRun {
 
   private async handBack(): Promise<JobOutcome> {
     await this.afterCommit(true);
-    await this.deps.jobs.release(this.jobId, this.cfg.owner);
+    await this.aws('release', () => this.deps.jobs.release(this.jobId, this.cfg.owner));
     this.log.info('shutdown: committed, checkpointed and released the job', { row: this.committed.row });
     return { kind: 'handed-back', rowsDone: this.committed.row };
   }
@@ -653,7 +767,7 @@ class JobRun {
   private async complete(): Promise<JobOutcome> {
     const { deps } = this;
     await this.afterCommit(true);
-    const rejects = await deps.rejects.combine(this.jobId);
+    const rejects = await this.aws('combineRejects', () => deps.rejects.combine(this.jobId));
     // The combined object is exact even when a resume re-rejected rows already in a part.
     this.rowsRejected = rejects.rows;
     const rowsDelivered = this.committed.row - rejects.rows;
@@ -662,31 +776,32 @@ class JobRun {
     const now = deps.now();
     // Publish before the terminal write: a crash in between re-runs the job (a no-op on Kafka) and
     // publishes again with the same eventId, instead of losing the event.
-    await publish(deps.bus, [
-      event('JobCompleted.v1', {
-        eventId: eventIdFor('JobCompleted', this.jobId),
-        occurredAt: new Date(now).toISOString(),
-        jobId: this.jobId,
-        bucket: this.job.bucket,
-        key: this.job.key,
-        status,
-        rowsDelivered,
-        rowsRejected: rejects.rows,
-        bytes: this.job.size,
-        durationMs: Math.max(0, Math.round(now - this.startedAt)),
-        topic: this.job.topic,
-        partitions,
-        rejectsUri: rejects.uri,
-      }),
-    ]);
-    await deps.jobs.finish(this.jobId, this.cfg.owner, {
+    const completed = event('JobCompleted.v1', {
+      eventId: eventIdFor('JobCompleted', this.jobId),
+      occurredAt: new Date(now).toISOString(),
+      jobId: this.jobId,
+      bucket: this.job.bucket,
+      key: this.job.key,
       status,
-      checkpoint: this.checkpointValue(),
       rowsDelivered,
       rowsRejected: rejects.rows,
-      rejectsUri: rejects.uri,
+      bytes: this.job.size,
+      durationMs: Math.max(0, Math.round(now - this.startedAt)),
+      topic: this.job.topic,
       partitions,
+      rejectsUri: rejects.uri,
     });
+    await this.aws('publishCompleted', () => publish(deps.bus, [completed]));
+    await this.aws('finish', () =>
+      deps.jobs.finish(this.jobId, this.cfg.owner, {
+        status,
+        checkpoint: this.checkpointValue(),
+        rowsDelivered,
+        rowsRejected: rejects.rows,
+        rejectsUri: rejects.uri,
+        partitions,
+      }),
+    );
     await deps.rejects.cleanup(this.jobId).catch(() => {});
     deps.metrics.record('JobsCompleted', 1, 'Count');
     this.log.info('job completed', { status, rowsDelivered, rowsRejected: rejects.rows });
@@ -697,108 +812,39 @@ class JobRun {
     const { deps } = this;
     this.log.error('job failed', { reason: error.reason, error: error.message, position: error.position });
     const checkpoint = this.checkpointValue();
-    await publish(deps.bus, [
-      event('JobFailed.v1', {
-        eventId: eventIdFor('JobFailed', this.jobId),
-        occurredAt: new Date(deps.now()).toISOString(),
-        jobId: this.jobId,
-        bucket: this.job.bucket,
-        key: this.job.key,
-        reason: error.reason,
-        message: error.message,
-        ...(error.position ? { position: error.position } : {}),
-        checkpoint: { rowsDone: checkpoint.rowsDone, nextByteOffset: checkpoint.nextByteOffset },
-      }),
-    ]);
-    await deps.jobs.finish(this.jobId, this.cfg.owner, {
-      status: 'FAILED',
-      checkpoint,
-      rowsDelivered: checkpoint.rowsDelivered,
-      rowsRejected: checkpoint.rowsRejected,
-      rejectsUri: null,
-      partitions: checkpoint.partitions,
-      failure: {
-        reason: error.reason,
-        message: error.message,
-        ...(error.position ? { position: error.position } : {}),
-      },
+    const failed = event('JobFailed.v1', {
+      // A resumed job that fails again is a new incident (a new id), not a duplicate of the first.
+      eventId:
+        this.resumes > 0
+          ? eventIdFor('JobFailed', this.jobId, this.resumes)
+          : eventIdFor('JobFailed', this.jobId),
+      occurredAt: new Date(deps.now()).toISOString(),
+      jobId: this.jobId,
+      bucket: this.job.bucket,
+      key: this.job.key,
+      reason: error.reason,
+      message: error.message,
+      ...(error.position ? { position: error.position } : {}),
+      checkpoint: { rowsDone: checkpoint.rowsDone, nextByteOffset: checkpoint.nextByteOffset },
     });
+    await this.aws('publishFailed', () => publish(deps.bus, [failed]));
+    await this.aws('finish', () =>
+      deps.jobs.finish(this.jobId, this.cfg.owner, {
+        status: 'FAILED',
+        checkpoint,
+        rowsDelivered: checkpoint.rowsDelivered,
+        rowsRejected: checkpoint.rowsRejected,
+        rejectsUri: null,
+        partitions: checkpoint.partitions,
+        failure: {
+          reason: error.reason,
+          message: error.message,
+          ...(error.position ? { position: error.position } : {}),
+        },
+      }),
+    );
     deps.metrics.record('JobsFailed', 1, 'Count');
     return { kind: 'failed', reason: error.reason };
-  }
-}
-
-/** Exponential backoff with full jitter, capped at 30 s. */
-export function backoff(baseMs: number, attempt: number): number {
-  const cap = Math.min(30_000, baseMs * 2 ** (attempt - 1));
-  return Math.round(cap / 2 + (Math.random() * cap) / 2);
-}
-
-/**
- * Pulls `source` ahead of its consumer into a queue of at most `maxBytes`, so the S3 read overlaps
- * with parsing and the Kafka send instead of waiting for them (the stream alone only reads ahead by
- * the socket's buffers). Backpressure stays: the pump pauses while the queue is full. An error of the
- * source is handed over in order, after the chunks read before it.
- */
-export async function* readAhead(source: AsyncIterable<Buffer>, maxBytes: number): AsyncGenerator<Buffer> {
-  const it = source[Symbol.asyncIterator]();
-  const queue: Buffer[] = [];
-  const state = {
-    queued: 0,
-    done: false,
-    stopped: false,
-    failure: null as { error: unknown } | null,
-    wakeConsumer: null as (() => void) | null,
-    wakePump: null as (() => void) | null,
-  };
-  const wake = (which: 'wakeConsumer' | 'wakePump') => {
-    const w = state[which];
-    state[which] = null;
-    w?.();
-  };
-  void (async () => {
-    try {
-      while (!state.stopped) {
-        if (state.queued >= maxBytes) {
-          await new Promise<void>((r) => {
-            state.wakePump = r;
-          });
-          continue;
-        }
-        const next = await it.next();
-        if (next.done) break;
-        queue.push(next.value);
-        state.queued += next.value.length;
-        wake('wakeConsumer');
-      }
-    } catch (e) {
-      state.failure = { error: e };
-    } finally {
-      state.done = true;
-      wake('wakeConsumer');
-      if (state.stopped) await it.return?.(undefined).catch(() => {});
-    }
-  })();
-  try {
-    for (;;) {
-      const chunk = queue.shift();
-      if (chunk) {
-        state.queued -= chunk.length;
-        wake('wakePump');
-        yield chunk;
-        continue;
-      }
-      if (state.done) {
-        if (state.failure) throw state.failure.error;
-        return;
-      }
-      await new Promise<void>((r) => {
-        state.wakeConsumer = r;
-      });
-    }
-  } finally {
-    state.stopped = true;
-    wake('wakePump');
   }
 }
 

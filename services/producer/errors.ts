@@ -34,6 +34,17 @@ export class KafkaRetriesExhaustedError extends ProducerError {
   }
 }
 
+/** A DynamoDB / S3 / EventBridge call of the job kept failing with transient errors past its budget. */
+export class AwsRetriesExhaustedError extends ProducerError {
+  override readonly name = 'AwsRetriesExhaustedError';
+  constructor(what: string, attempts: number, cause: unknown) {
+    super(
+      'AWS_RETRIES_EXHAUSTED',
+      `${what} failed ${attempts} times in a row: ${(cause as Error)?.name ?? ''} ${(cause as Error)?.message ?? cause}`,
+    );
+  }
+}
+
 /** The object could not be read (after retries), vanished or changed under the job. */
 export class SourceReadError extends ProducerError {
   override readonly name = 'SourceReadError';
@@ -47,13 +58,5 @@ export class AttemptsExhaustedError extends ProducerError {
   override readonly name = 'AttemptsExhaustedError';
   constructor(attempts: number) {
     super('ATTEMPTS_EXHAUSTED', `the job was started ${attempts} times without finishing`);
-  }
-}
-
-/** Shutdown was requested (SIGTERM): not a failure, the job is handed back. */
-export class ShutdownError extends ProducerError {
-  override readonly name = 'ShutdownError';
-  constructor() {
-    super('SHUTDOWN', 'producer shutting down');
   }
 }

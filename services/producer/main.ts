@@ -1,6 +1,4 @@
-import { DeleteMessageCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { EventParseError, parse } from '../../events/bus.ts';
-import type { JobStarted } from '../../events/catalog.ts';
+import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { eventBridgeBus } from '../../events/eventbridge.ts';
 import { awsClients, awsSettingsFromEnv } from '../shared/aws.ts';
 import { emfSink } from '../shared/emf.ts';
@@ -11,7 +9,8 @@ import { connectionSummary } from './adapters/kafka-connection.ts';
 import { platformaticKafka } from './adapters/kafka-platformatic.ts';
 import { s3Rejects } from './adapters/rejects-s3.ts';
 import { s3Reader } from './adapters/s3-reader.ts';
-import { type JobOutcome, jobStartedFromRecord, type ProducerDeps, runJob } from './core.ts';
+import { type ProducerDeps, runJob } from './core.ts';
+import { serviceLoop } from './service.ts';
 import { coreSettings, kafkaConnection, loadProducerEnv } from './settings.ts';
 
 /**
@@ -73,136 +72,10 @@ const deps: ProducerDeps = {
   },
 };
 
-const running = new Map<string, Promise<JobOutcome | null>>();
-let lastBusyAt = Date.now();
-
-function startJob(job: JobStarted, onDecided?: () => Promise<void>) {
-  if (running.has(job.jobId)) {
-    void onDecided?.();
-    return;
-  }
-  lastBusyAt = Date.now();
-  const p = (async () => {
-    try {
-      const outcome = await runJob(job, deps, settings, onDecided);
-      logger.info('job outcome', { jobId: job.jobId, outcome });
-      return outcome;
-    } catch (e) {
-      // Infrastructure trouble before or after the job (claim, terminal write): the lease expires and
-      // the sweeper (here or elsewhere) retries.
-      logger.error('job run crashed', { jobId: job.jobId, error: e as Error });
-      metrics.record('Errors', 1, 'Count');
-      return null;
-    } finally {
-      running.delete(job.jobId);
-      lastBusyAt = Date.now();
-    }
-  })();
-  running.set(job.jobId, p);
-}
-
-async function handleMessage(m: Message) {
-  const del = async () => {
-    await aws.sqs
-      .send(
-        new DeleteMessageCommand({
-          QueueUrl: env.ROWSTREAM_PRODUCER_QUEUE_URL,
-          ReceiptHandle: m.ReceiptHandle,
-        }),
-      )
-      .catch((e: unknown) => logger.warn('delete message failed', { error: (e as Error).message }));
-  };
-  let job: JobStarted;
-  try {
-    const ev = parse(m.Body ?? '');
-    if (ev.kind !== 'rowstream' || ev.detailType !== 'JobStarted.v1') {
-      logger.warn('not a JobStarted event; dropping it', { messageId: m.MessageId });
-      await del();
-      return;
-    }
-    job = ev.detail;
-  } catch (e) {
-    // Left on the queue: after maxReceiveCount it goes to the DLQ, whose alarm tells someone.
-    logger.error('unreadable message', {
-      messageId: m.MessageId,
-      error: e instanceof EventParseError ? e.message : String(e),
-    });
-    return;
-  }
-  startJob(job, del);
-}
-
-async function sweep() {
-  const free = env.ROWSTREAM_PRODUCER_CONCURRENCY - running.size;
-  if (free <= 0 || shutdown.signal.aborted) return;
-  try {
-    for (const r of await jobs.expiredLeases(free)) {
-      const job = jobStartedFromRecord(r, new Date());
-      if (!job || running.has(job.jobId)) continue;
-      logger.info('sweeper: taking over a job whose lease expired', { jobId: r.jobId, owner: r.leaseOwner });
-      startJob(job);
-    }
-  } catch (e) {
-    logger.warn('sweep failed', { error: (e as Error).message });
-  }
-}
-
-async function pollLoop() {
-  let lastSweep = 0;
-  while (!shutdown.signal.aborted) {
-    if (Date.now() - lastSweep >= env.ROWSTREAM_PRODUCER_SWEEP_MS) {
-      lastSweep = Date.now();
-      await sweep();
-    }
-    const free = env.ROWSTREAM_PRODUCER_CONCURRENCY - running.size;
-    if (free <= 0) {
-      await Promise.race([...running.values(), sleepAbortable(1000)]);
-      continue;
-    }
-    if (
-      env.ROWSTREAM_PRODUCER_EXIT_WHEN_IDLE_MS > 0 &&
-      running.size === 0 &&
-      Date.now() - lastBusyAt > env.ROWSTREAM_PRODUCER_EXIT_WHEN_IDLE_MS
-    ) {
-      logger.info('idle; exiting');
-      break;
-    }
-    try {
-      const got = await aws.sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: env.ROWSTREAM_PRODUCER_QUEUE_URL,
-          MaxNumberOfMessages: Math.min(10, free),
-          WaitTimeSeconds: Math.min(
-            env.ROWSTREAM_PRODUCER_WAIT_SECONDS,
-            Math.ceil(env.ROWSTREAM_PRODUCER_SWEEP_MS / 1000),
-          ),
-        }),
-        { abortSignal: shutdown.signal },
-      );
-      for (const m of got.Messages ?? []) await handleMessage(m);
-    } catch (e) {
-      if (shutdown.signal.aborted) break;
-      logger.warn('receive failed', { error: (e as Error).message });
-      await sleepAbortable(1000);
-    }
-  }
-}
-
-function sleepAbortable(ms: number) {
-  return new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    shutdown.signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
-}
-
 async function stop(signal: string) {
   if (shutdown.signal.aborted) return;
   logger.info('shutting down', {
     signal,
-    runningJobs: running.size,
     graceMs: env.ROWSTREAM_PRODUCER_GRACE_MS,
   });
   shutdown.abort();
@@ -225,8 +98,49 @@ logger.info('producer started', {
   leaseMs: settings.leaseMs,
   transactionRows: settings.transactionRows,
 });
-await pollLoop();
-await Promise.allSettled([...running.values()]);
+await serviceLoop(
+  {
+    receive: async (max, waitSeconds, signal) => {
+      const got = await aws.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: env.ROWSTREAM_PRODUCER_QUEUE_URL,
+          MaxNumberOfMessages: max,
+          WaitTimeSeconds: waitSeconds,
+        }),
+        { abortSignal: signal },
+      );
+      return (got.Messages ?? []).map((m) => ({
+        id: m.MessageId ?? '?',
+        body: m.Body ?? '',
+        ack: () =>
+          aws.sqs
+            .send(
+              new DeleteMessageCommand({
+                QueueUrl: env.ROWSTREAM_PRODUCER_QUEUE_URL,
+                ReceiptHandle: m.ReceiptHandle,
+              }),
+            )
+            .then(
+              () => {},
+              (e: unknown) => logger.warn('delete message failed', { error: (e as Error).message }),
+            ),
+      }));
+    },
+    expiredLeases: (limit) => jobs.expiredLeases(limit),
+    unannouncedPlanned: (limit) => jobs.unannouncedPlanned(limit, env.ROWSTREAM_PRODUCER_PLANNED_GRACE_MS),
+    runJob: (job, onDecided) => runJob(job, deps, settings, onDecided),
+    log: logger,
+    metrics,
+    now: Date.now,
+    shutdown: shutdown.signal,
+  },
+  {
+    concurrency: env.ROWSTREAM_PRODUCER_CONCURRENCY,
+    sweepMs: env.ROWSTREAM_PRODUCER_SWEEP_MS,
+    waitSeconds: env.ROWSTREAM_PRODUCER_WAIT_SECONDS,
+    exitWhenIdleMs: env.ROWSTREAM_PRODUCER_EXIT_WHEN_IDLE_MS,
+  },
+);
 await buffered?.close();
 await kafka.close();
 logger.info('producer stopped');

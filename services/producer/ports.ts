@@ -56,15 +56,31 @@ export interface KafkaPort {
    */
   openJob(jobId: string, topic: string, placement: Placement): Promise<JobProducer>;
   /**
-   * The job's newest committed record over all partitions of the topic, scanning back from each
-   * partition's end no further than `floor` (offsets already known to be covered by a checkpoint).
+   * The job's newest committed record, scanning back from each partition's end no further than the
+   * hint allows (see {@link ScanHint}): the cost depends on the job's own records, not the topic's size.
    */
-  readLastCommitted(
-    jobId: string,
-    topic: string,
-    floor: readonly KafkaRange[] | null,
-  ): Promise<LastCommitted | null>;
+  readLastCommitted(jobId: string, topic: string, hint: ScanHint): Promise<LastCommitted | null>;
+  /** The topic's limits as the broker enforces them (learned at job start); null = unknown. */
+  topicLimits(topic: string): Promise<TopicLimits>;
   close(): Promise<void>;
+}
+
+/** Where a job's records can be: the scan reads nothing outside it. */
+export interface ScanHint {
+  /** Offsets already covered by a checkpoint, per partition: scanned only above `lastOffset`. */
+  readonly floor: readonly KafkaRange[] | null;
+  /**
+   * Epoch ms before which the job wrote nothing (its planning time, less a clock-skew margin): each
+   * partition is scanned only from the first offset at or after it (ListOffsets by timestamp).
+   */
+  readonly sinceMs: number | null;
+  /** The only partitions the job wrote to, when known (an un-keyed job writes one); null = all. */
+  readonly partitions: readonly number[] | null;
+}
+
+export interface TopicLimits {
+  /** The topic's max.message.bytes (a record batch must fit in it). */
+  readonly maxMessageBytes: number | null;
 }
 
 /** Reads the object from a byte offset (Range GET). Each call is one attempt; the core retries. */
@@ -72,13 +88,17 @@ export interface ObjectReader {
   open(
     ref: { bucket: string; key: string; etag: string; versionId: string | null },
     fromByte: number,
+    /** Aborts the request and the body stream (SIGTERM, no progress, lease lost). */
+    signal?: AbortSignal,
   ): AsyncIterable<Buffer>;
 }
 
 export type ClaimResult =
   | { readonly kind: 'claimed'; readonly record: JobRecord; readonly resumed: boolean }
   | { readonly kind: 'terminal'; readonly status: JobStatus }
-  | { readonly kind: 'busy'; readonly owner: string; readonly expiresAt: number };
+  | { readonly kind: 'busy'; readonly owner: string; readonly expiresAt: number }
+  /** No job record: the planner never wrote one, or it was lost (table restore, cleared table). */
+  | { readonly kind: 'no-record' };
 
 export interface FinishResult {
   readonly status: 'COMPLETED' | 'COMPLETED_WITH_REJECTS' | 'FAILED';
@@ -91,8 +111,16 @@ export interface FinishResult {
 }
 
 export interface JobsStore {
-  /** Takes the job: PLANNED, RUNNING with an expired lease, or already mine. Creates it from the event if missing. */
+  /**
+   * Takes the job: PLANNED, RUNNING with an expired lease, already mine, or FAILED (a resume: attempts
+   * start again at 1). Never creates a record: a missing one is `no-record`.
+   */
   claim(job: JobStarted, owner: string, leaseMs: number): Promise<ClaimResult>;
+  /**
+   * Re-creates a lost record from the event and the job's committed rows found in Kafka, claimed by
+   * `owner` (`recoveredFrom: 'kafka'`); `busy` when a record appeared meanwhile.
+   */
+  recover(job: JobStarted, owner: string, leaseMs: number, checkpoint: JobCheckpoint): Promise<ClaimResult>;
   /** Extends the lease; throws LeaseLostError when the job is no longer mine. */
   renew(jobId: string, owner: string, leaseMs: number): Promise<void>;
   /** Writes the checkpoint, conditional on the lease; throws LeaseLostError otherwise. */

@@ -15,8 +15,26 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 export interface AwsSettings {
   readonly region: string;
   readonly endpoint?: string | undefined;
+  /** SDK tries per call, the first included (standard retry mode: backoff with jitter, throttles too). */
   readonly maxAttempts?: number;
+  /** TCP connect timeout. */
+  readonly connectionTimeoutMs?: number;
+  /** Socket idle timeout per request (a stalled response or body fails after this long without bytes). */
+  readonly requestTimeoutMs?: number;
 }
+
+/**
+ * Retries and timeouts, explicit on every client (the SDK's defaults have no connection or request
+ * timeout, so a hung call would hang forever). `requestTimeoutMs` is an idle timeout: a large S3 body
+ * that keeps flowing is fine, one that stops for this long fails and is re-opened by the producer.
+ * SQS needs more than its 20 s long poll. The producer retries past these with its own budget
+ * (docs/producer.md, "Faults and budgets").
+ */
+export const AWS_CLIENT_DEFAULTS = {
+  maxAttempts: 3,
+  connectionTimeoutMs: 3_000,
+  requestTimeoutMs: { default: 10_000, s3: 30_000, sqs: 30_000 },
+} as const;
 
 export function awsSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): AwsSettings {
   return {
@@ -25,10 +43,15 @@ export function awsSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): AwsSet
   };
 }
 
-function base(s: AwsSettings) {
+function base(s: AwsSettings, client: 'default' | 's3' | 'sqs' = 'default') {
   return {
     region: s.region,
-    maxAttempts: s.maxAttempts ?? 5,
+    maxAttempts: s.maxAttempts ?? AWS_CLIENT_DEFAULTS.maxAttempts,
+    retryMode: 'standard',
+    requestHandler: {
+      connectionTimeout: s.connectionTimeoutMs ?? AWS_CLIENT_DEFAULTS.connectionTimeoutMs,
+      requestTimeout: s.requestTimeoutMs ?? AWS_CLIENT_DEFAULTS.requestTimeoutMs[client],
+    },
     ...(s.endpoint
       ? {
           endpoint: s.endpoint,
@@ -51,10 +74,10 @@ export function awsClients(s: AwsSettings = awsSettingsFromEnv()) {
   };
   return {
     get s3() {
-      return once('s3', () => new S3Client({ ...base(s), forcePathStyle: Boolean(s.endpoint) }));
+      return once('s3', () => new S3Client({ ...base(s, 's3'), forcePathStyle: Boolean(s.endpoint) }));
     },
     get sqs() {
-      return once('sqs', () => new SQSClient(base(s)));
+      return once('sqs', () => new SQSClient(base(s, 'sqs')));
     },
     get dynamo() {
       return once('dynamo', () => new DynamoDBClient(base(s)));

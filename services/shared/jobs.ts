@@ -68,13 +68,22 @@ export const JobRecord = z.object({
   rejectsUri: z.string().nullable().optional(),
   partitions: z.array(KafkaRange).optional(),
   failure: z.object({ reason: z.string(), message: z.string(), position: Position.optional() }).optional(),
+  /** The failure a resume cleared (null when there was none). */
+  lastFailure: z
+    .object({ reason: z.string(), message: z.string(), position: Position.optional() })
+    .nullable()
+    .optional(),
   /** Smoothed rows/s and ETA at the last checkpoint, for status views. */
   rowsPerSecond: z.number().nonnegative().optional(),
   etaSeconds: z.number().nonnegative().nullable().optional(),
   estimatedCostUsd: z.number().nonnegative().optional(),
   finalCostUsd: z.number().nonnegative().optional(),
-  /** How many times a producer took the job (1 = never resumed). */
+  /** How many times a producer took the job since it was planned or last resumed (1 = never taken over). */
   attempts: z.number().int().nonnegative().optional(),
+  /** How many times the job was resumed after FAILED (`rowstream resume`, a replayed JobStarted). */
+  resumes: z.number().int().nonnegative().optional(),
+  /** Set when a producer re-created a lost record from the JobStarted and the job's rows in Kafka. */
+  recoveredFrom: z.literal('kafka').optional(),
 });
 export type JobRecord = z.infer<typeof JobRecord>;
 

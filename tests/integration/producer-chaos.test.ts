@@ -97,7 +97,10 @@ describe('producer under crashes', () => {
     const t0 = Date.now();
 
     // Act
-    await sendJobStarted(aws.sqs, outputs.queues.producer.url, job);
+    await sendJobStarted(aws.sqs, outputs.queues.producer.url, job, {
+      doc: aws.doc,
+      table: outputs.tables.jobs,
+    });
     const done = await waitForJob(
       aws.doc,
       outputs.tables.jobs,

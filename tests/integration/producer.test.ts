@@ -86,7 +86,10 @@ describe('producer', () => {
     });
 
     // Act
-    await sendJobStarted(aws.sqs, outputs.queues.producer.url, job);
+    await sendJobStarted(aws.sqs, outputs.queues.producer.url, job, {
+      doc: aws.doc,
+      table: outputs.tables.jobs,
+    });
     const done = await waitForJob(aws.doc, outputs.tables.jobs, job.jobId, (r) => r.status === 'COMPLETED');
     const records = await readTopic(outputs.kafka.brokers, topic);
 
@@ -114,7 +117,10 @@ describe('producer', () => {
     const job = await uploadJob(aws.s3, outputs.bucket, 'inbound/rejects.csv', csv, { topic, totalRows: 6 });
 
     // Act
-    await sendJobStarted(aws.sqs, outputs.queues.producer.url, job);
+    await sendJobStarted(aws.sqs, outputs.queues.producer.url, job, {
+      doc: aws.doc,
+      table: outputs.tables.jobs,
+    });
     const done = await waitForJob(aws.doc, outputs.tables.jobs, job.jobId, (r) =>
       ['COMPLETED', 'COMPLETED_WITH_REJECTS', 'FAILED'].includes(r.status),
     );
@@ -150,11 +156,17 @@ describe('producer', () => {
     const csv = Buffer.from(`k,v\n${Array.from({ length: 20 }, (_, i) => `${i},v${i}`).join('\n')}\n`);
     const topic = topicName('dup');
     const job = await uploadJob(aws.s3, outputs.bucket, 'inbound/dup.csv', csv, { topic, totalRows: 20 });
-    await sendJobStarted(aws.sqs, outputs.queues.producer.url, job);
+    await sendJobStarted(aws.sqs, outputs.queues.producer.url, job, {
+      doc: aws.doc,
+      table: outputs.tables.jobs,
+    });
     const first = await waitForJob(aws.doc, outputs.tables.jobs, job.jobId, (r) => r.status === 'COMPLETED');
 
     // Act: the same event again (duplicate delivery / archive replay), then wait for it to be consumed.
-    await sendJobStarted(aws.sqs, outputs.queues.producer.url, job);
+    await sendJobStarted(aws.sqs, outputs.queues.producer.url, job, {
+      doc: aws.doc,
+      table: outputs.tables.jobs,
+    });
     await producer.waitForLog(new RegExp(`${job.jobId}.*terminal|terminal.*${job.jobId}`), 30_000);
     const records = await readTopic(outputs.kafka.brokers, topic);
     const after = await getJob(aws.doc, outputs.tables.jobs, job.jobId);
@@ -185,7 +197,10 @@ describe('producer', () => {
     });
 
     // Act
-    await sendJobStarted(aws.sqs, outputs.queues.producer.url, job);
+    await sendJobStarted(aws.sqs, outputs.queues.producer.url, job, {
+      doc: aws.doc,
+      table: outputs.tables.jobs,
+    });
     await waitForJob(aws.doc, outputs.tables.jobs, job.jobId, (r) => r.status === 'COMPLETED');
     const records = await readTopic(outputs.kafka.brokers, topic);
 

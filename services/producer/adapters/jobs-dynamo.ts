@@ -19,7 +19,10 @@ export function dynamoJobs(
   doc: DynamoDBDocumentClient,
   table: string,
   now: () => number = Date.now,
-): JobsStore & { expiredLeases(limit: number): Promise<JobRecord[]> } {
+): JobsStore & {
+  expiredLeases(limit: number): Promise<JobRecord[]>;
+  unannouncedPlanned(limit: number, graceMs: number): Promise<JobRecord[]>;
+} {
   const iso = () => new Date(now()).toISOString();
 
   const tryClaim = async (jobId: string, owner: string, leaseMs: number) => {
@@ -49,6 +52,39 @@ export function dynamoJobs(
       }),
     );
     return out.Attributes as JobRecord;
+  };
+
+  /** FAILED -> RUNNING (a resume): attempts start again, the failure moves to `lastFailure`. */
+  const tryResume = async (jobId: string, owner: string, leaseMs: number) => {
+    const t = now();
+    try {
+      const out = await doc.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: { jobId },
+          UpdateExpression:
+            'SET #s = :running, leaseOwner = :me, leaseExpiresAt = :exp, updatedAt = :iso, attempts = :one, ' +
+            'resumes = if_not_exists(resumes, :zero) + :one, lastFailure = if_not_exists(#f, :nil) REMOVE finishedAt, #f',
+          ConditionExpression: '#s = :failed',
+          ExpressionAttributeNames: { '#s': 'status', '#f': 'failure' },
+          ExpressionAttributeValues: {
+            ':running': 'RUNNING',
+            ':failed': 'FAILED',
+            ':nil': null,
+            ':me': owner,
+            ':exp': t + leaseMs,
+            ':iso': iso(),
+            ':zero': 0,
+            ':one': 1,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return out.Attributes as JobRecord;
+    } catch (e) {
+      if (isConditionFailed(e)) return null;
+      throw e;
+    }
   };
 
   /**
@@ -84,57 +120,75 @@ export function dynamoJobs(
 
   return {
     async claim(job: JobStarted, owner: string, leaseMs: number): Promise<ClaimResult> {
-      for (let attempt = 0; attempt < 2; attempt++) {
-        try {
-          const record = await tryClaim(job.jobId, owner, leaseMs);
-          // attempts > 1: someone (maybe a dead producer, maybe me before a restart) had it.
-          return { kind: 'claimed', record, resumed: (record.attempts ?? 1) > 1 };
-        } catch (e) {
-          if (!isConditionFailed(e)) throw e;
-        }
-        const got = await doc.send(
-          new GetCommand({ TableName: table, Key: { jobId: job.jobId }, ConsistentRead: true }),
-        );
-        const item = got.Item as JobRecord | undefined;
-        if (item) {
-          if (isTerminal(item.status)) return { kind: 'terminal', status: item.status };
-          if (item.status === 'RUNNING')
-            return { kind: 'busy', owner: item.leaseOwner ?? '?', expiresAt: item.leaseExpiresAt ?? 0 };
-          return { kind: 'busy', owner: 'none', expiresAt: 0 };
-        }
-        // No record (an event replayed after the table was emptied, or a test sending JobStarted alone):
-        // the event carries everything the record needs.
-        const record: JobRecord = {
-          jobId: job.jobId,
-          status: 'PLANNED',
-          createdAt: iso(),
-          updatedAt: iso(),
-          bucket: job.bucket,
-          key: job.key,
-          etag: job.etag,
-          versionId: job.versionId,
-          sourceUri: job.sourceUri,
-          size: job.size,
-          header: job.header,
-          dataOffset: job.dataOffset,
-          totalRows: job.totalRows,
-          topic: job.topic,
-          options: job.options,
-          startedEventPublished: true,
-        };
-        await doc
-          .send(
-            new PutCommand({
-              TableName: table,
-              Item: record,
-              ConditionExpression: 'attribute_not_exists(jobId)',
-            }),
-          )
-          .catch((err: unknown) => {
-            if (!isConditionFailed(err)) throw err;
-          });
+      try {
+        const record = await tryClaim(job.jobId, owner, leaseMs);
+        // attempts > 1: someone (maybe a dead producer, maybe me before a restart) had it; resumes or a
+        // checkpoint: rows may already be in Kafka. Then the producer reads the topic back first.
+        const resumed =
+          (record.attempts ?? 1) > 1 || (record.resumes ?? 0) > 0 || record.checkpoint !== undefined;
+        return { kind: 'claimed', record, resumed };
+      } catch (e) {
+        if (!isConditionFailed(e)) throw e;
       }
-      return { kind: 'busy', owner: 'unknown', expiresAt: 0 };
+      const got = await doc.send(
+        new GetCommand({ TableName: table, Key: { jobId: job.jobId }, ConsistentRead: true }),
+      );
+      const item = got.Item as JobRecord | undefined;
+      // No record: never planned (a JobStarted from somewhere else) or lost; the core decides.
+      if (!item) return { kind: 'no-record' };
+      if (item.status === 'FAILED') {
+        const record = await tryResume(job.jobId, owner, leaseMs);
+        if (record) return { kind: 'claimed', record, resumed: true };
+        return { kind: 'busy', owner: 'unknown', expiresAt: 0 };
+      }
+      if (isTerminal(item.status)) return { kind: 'terminal', status: item.status };
+      if (item.status === 'RUNNING')
+        return { kind: 'busy', owner: item.leaseOwner ?? '?', expiresAt: item.leaseExpiresAt ?? 0 };
+      return { kind: 'busy', owner: 'none', expiresAt: 0 };
+    },
+
+    async recover(job, owner, leaseMs, checkpoint) {
+      const t = now();
+      const record: JobRecord = {
+        jobId: job.jobId,
+        status: 'RUNNING',
+        createdAt: job.occurredAt,
+        updatedAt: iso(),
+        startedAt: iso(),
+        bucket: job.bucket,
+        key: job.key,
+        etag: job.etag,
+        versionId: job.versionId,
+        sourceUri: job.sourceUri,
+        size: job.size,
+        header: job.header,
+        dataOffset: job.dataOffset,
+        totalRows: job.totalRows,
+        topic: job.topic,
+        options: job.options,
+        startedEventPublished: true,
+        recoveredFrom: 'kafka',
+        leaseOwner: owner,
+        leaseExpiresAt: t + leaseMs,
+        attempts: 1,
+        checkpoint,
+        rowsDelivered: checkpoint.rowsDelivered,
+        rowsRejected: checkpoint.rowsRejected,
+        partitions: checkpoint.partitions,
+      };
+      try {
+        await doc.send(
+          new PutCommand({
+            TableName: table,
+            Item: record,
+            ConditionExpression: 'attribute_not_exists(jobId)',
+          }),
+        );
+        return { kind: 'claimed', record, resumed: true };
+      } catch (e) {
+        if (!isConditionFailed(e)) throw e;
+        return { kind: 'busy', owner: 'unknown', expiresAt: 0 };
+      }
     },
 
     async renew(jobId, owner, leaseMs) {
@@ -208,5 +262,71 @@ export function dynamoJobs(
       );
       return ((out.Items ?? []) as JobRecord[]).slice(0, limit);
     },
+
+    /**
+     * PLANNED jobs whose JobStarted never went out (the planner's outbox flag still false) for longer
+     * than `graceMs`: the planner crashed or PutEvents kept failing between the record and the event.
+     * The record is the planner's, so the sweeper runs the job from it (no event needed; see
+     * docs/producer.md "Sweeper").
+     */
+    async unannouncedPlanned(limit: number, graceMs: number): Promise<JobRecord[]> {
+      const out = await doc.send(
+        new QueryCommand({
+          TableName: table,
+          IndexName: 'byStatus',
+          KeyConditionExpression: '#s = :planned AND updatedAt < :cutoff',
+          FilterExpression: 'startedEventPublished = :no',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: {
+            ':planned': 'PLANNED',
+            ':cutoff': new Date(now() - graceMs).toISOString(),
+            ':no': false,
+          },
+          Limit: 100,
+        }),
+      );
+      return ((out.Items ?? []) as JobRecord[]).slice(0, limit);
+    },
   };
+}
+
+/**
+ * `rowstream resume`: a FAILED job becomes RUNNING with no owner and an expired lease, so the next
+ * producer sweep takes it over and resumes after its last committed row (attempts start again; the
+ * failure is kept as `lastFailure`). Returns the record's status before, or null when there is no job.
+ */
+export async function reopenFailedJob(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  jobId: string,
+  now: () => number = Date.now,
+): Promise<{ reopened: boolean; status: JobRecord['status'] } | null> {
+  try {
+    await doc.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { jobId },
+        UpdateExpression:
+          'SET #s = :running, leaseExpiresAt = :zero, updatedAt = :iso, attempts = :zero, ' +
+          'resumes = if_not_exists(resumes, :zero) + :one, lastFailure = if_not_exists(#f, :nil) ' +
+          'REMOVE finishedAt, #f, leaseOwner',
+        ConditionExpression: '#s = :failed',
+        ExpressionAttributeNames: { '#s': 'status', '#f': 'failure' },
+        ExpressionAttributeValues: {
+          ':running': 'RUNNING',
+          ':failed': 'FAILED',
+          ':zero': 0,
+          ':one': 1,
+          ':nil': null,
+          ':iso': new Date(now()).toISOString(),
+        },
+      }),
+    );
+    return { reopened: true, status: 'FAILED' };
+  } catch (e) {
+    if (!isConditionFailed(e)) throw e;
+  }
+  const got = await doc.send(new GetCommand({ TableName: table, Key: { jobId }, ConsistentRead: true }));
+  const item = got.Item as JobRecord | undefined;
+  return item ? { reopened: false, status: item.status } : null;
 }

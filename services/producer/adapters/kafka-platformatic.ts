@@ -14,7 +14,7 @@ import type { JobProducer, KafkaPort, OutRecord, PartitionAck, Placement } from 
 import { BatchEncoder, sealBatch } from './kafka-batch.ts';
 import { connectionOf, type KafkaConnection, platformaticConnectionOptions } from './kafka-connection.ts';
 import { choosePlacement, Partitioner } from './kafka-placement.ts';
-import { readLastCommitted } from './kafka-scan.ts';
+import { describeTopicLimits, readLastCommitted } from './kafka-scan.ts';
 
 export interface KafkaClientSettings {
   readonly brokers: readonly string[];
@@ -112,6 +112,11 @@ export function platformaticKafka(settings: KafkaClientSettings): KafkaPort {
         jobId,
         topic,
         floor,
+      ),
+    topicLimits: (topic) =>
+      describeTopicLimits(
+        { brokers: connection.bootstrapBrokers, clientId: settings.clientId, connection },
+        topic,
       ),
     async close() {},
   };

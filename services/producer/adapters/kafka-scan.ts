@@ -1,5 +1,5 @@
-import { Consumer, type RecordsBatch } from '@platformatic/kafka';
-import type { KafkaRange, LastCommitted } from '../ports.ts';
+import { Admin, Consumer, type RecordsBatch } from '@platformatic/kafka';
+import type { LastCommitted, ScanHint, TopicLimits } from '../ports.ts';
 import type { PlatformaticConnectionOptions } from './kafka-connection.ts';
 
 /**
@@ -11,6 +11,11 @@ import type { PlatformaticConnectionOptions } from './kafka-connection.ts';
  * reads raw batches (read_uncommitted) and decides itself: a transactional batch is committed iff the
  * next control marker of its producer id, further on in the partition, is COMMIT. Callers fence first
  * (open the job's transactional producer), so every transaction of the job is closed by a marker.
+ *
+ * What is read is bounded by the job, not the topic (see {@link ScanHint}): only the job's own
+ * partition when known, and in each partition nothing below the checkpoint's offset nor below the first
+ * offset written after the job started (ListOffsets by timestamp). So resume costs the same on a topic
+ * of a thousand records or a billion (bench/resume.ts).
  *
  * Used by both Kafka adapters (the scan is the same whichever client produces).
  */
@@ -33,7 +38,7 @@ export async function readLastCommitted(
   opts: ScanOptions,
   jobId: string,
   topic: string,
-  floor: readonly KafkaRange[] | null,
+  hint: ScanHint,
 ): Promise<LastCommitted | null> {
   const consumer = new Consumer({
     clientId: opts.clientId ?? 'rowstream-producer-scan',
@@ -44,18 +49,27 @@ export async function readLastCommitted(
     retries: 5,
   });
   try {
-    const metadata = await consumer.metadata({ topics: [topic] });
-    const t = metadata.topics.get(topic);
+    const metadata = await consumer.metadata({ topics: [topic] }).catch((e: unknown) => {
+      // The topic is created on the first produce: no topic, nothing of the job in it.
+      if (isUnknownTopic(e)) return null;
+      throw e;
+    });
+    const t = metadata?.topics.get(topic);
     if (!t) return null;
     const ends = (await consumer.listOffsets({ topics: [topic], isolationLevel: 0 })).get(topic) ?? [];
+    // Log start (-2) or, better, the first offset at/after the job's start: older records are not its own.
+    const since = hint.sinceMs === null ? -2n : BigInt(Math.max(0, Math.floor(hint.sinceMs)));
     const starts =
-      (await consumer.listOffsets({ topics: [topic], isolationLevel: 0, timestamp: -2n })).get(topic) ?? [];
+      (await consumer.listOffsets({ topics: [topic], isolationLevel: 0, timestamp: since })).get(topic) ?? [];
     let best: LastCommitted | null = null;
     for (let partition = 0; partition < t.partitionsCount; partition++) {
+      if (hint.partitions && !hint.partitions.includes(partition)) continue;
       const p = t.partitions[partition];
       const end = ends[partition] ?? 0n;
-      const logStart = starts[partition] ?? 0n;
-      const floorRange = floor?.find((f) => f.partition === partition);
+      // -1: no record at or after `since` in this partition.
+      const first = starts[partition] ?? 0n;
+      const logStart = first < 0n ? end : first;
+      const floorRange = hint.floor?.find((f) => f.partition === partition);
       const floorOffset = floorRange?.lastOffset ? BigInt(floorRange.lastOffset) : -1n;
       const lower = floorOffset + 1n > logStart ? floorOffset + 1n : logStart;
       if (!p || end <= lower) continue;
@@ -178,4 +192,46 @@ async function fetchRange(
     if (!advanced) break;
   }
   return out;
+}
+
+const TOPIC_RESOURCE = 2;
+
+/** The topic's max.message.bytes (DescribeConfigs); null when the topic does not exist yet. */
+export async function describeTopicLimits(opts: ScanOptions, topic: string): Promise<TopicLimits> {
+  const admin = new Admin({
+    clientId: opts.clientId ?? 'rowstream-producer-limits',
+    bootstrapBrokers: [...opts.brokers],
+    ...opts.connection,
+    timeout: 15_000,
+    retries: 1,
+  });
+  try {
+    const results = await admin.describeConfigs({
+      resources: [
+        { resourceType: TOPIC_RESOURCE, resourceName: topic, configurationKeys: ['max.message.bytes'] },
+      ],
+    });
+    const value = results.flatMap((r) => r.configs ?? []).find((c) => c.name === 'max.message.bytes')?.value;
+    const n = value === undefined || value === null ? Number.NaN : Number(value);
+    return { maxMessageBytes: Number.isFinite(n) && n > 0 ? n : null };
+  } catch (e) {
+    // UNKNOWN_TOPIC_OR_PARTITION: the topic is created on first use (locally); the broker default applies.
+    if (isUnknownTopic(e)) return { maxMessageBytes: null };
+    throw e;
+  } finally {
+    await admin.close().catch(() => {});
+  }
+}
+
+/** Error text of an error and everything nested in it (AggregateError.errors, cause, response errors). */
+function errorTexts(e: unknown, depth = 0): string {
+  if (e === null || e === undefined || depth > 4) return '';
+  if (typeof e !== 'object') return String(e);
+  const o = e as { message?: unknown; errors?: unknown; cause?: unknown; apiId?: unknown; code?: unknown };
+  const nested = Array.isArray(o.errors) ? o.errors.map((x) => errorTexts(x, depth + 1)).join(' ') : '';
+  return `${String(o.message ?? '')} ${String(o.apiId ?? '')} ${String(o.code ?? '')} ${nested} ${errorTexts(o.cause, depth + 1)}`;
+}
+
+function isUnknownTopic(e: unknown): boolean {
+  return /UNKNOWN_TOPIC|Unknown topic|does not exist/i.test(errorTexts(e));
 }

@@ -9,7 +9,7 @@ import type { ObjectReader } from '../ports.ts';
  */
 export function s3Reader(s3: S3Client): ObjectReader {
   return {
-    async *open(ref, fromByte) {
+    async *open(ref, fromByte, signal) {
       let body: AsyncIterable<Uint8Array>;
       try {
         const out = await s3.send(
@@ -19,6 +19,7 @@ export function s3Reader(s3: S3Client): ObjectReader {
             Range: `bytes=${fromByte}-`,
             ...(ref.versionId ? { VersionId: ref.versionId } : { IfMatch: `"${ref.etag}"` }),
           }),
+          signal ? { abortSignal: signal } : {},
         );
         body = out.Body as AsyncIterable<Uint8Array>;
       } catch (e) {

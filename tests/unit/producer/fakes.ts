@@ -14,6 +14,8 @@ import type {
   OutRecord,
   Placement,
   RejectsStore,
+  ScanHint,
+  TopicLimits,
 } from '../../../services/producer/ports.ts';
 import type { JobCheckpoint, JobRecord } from '../../../services/shared/jobs.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
@@ -27,6 +29,9 @@ export class FakeKafka implements KafkaPort {
   opens = 0;
   /** Throws on the n-th send/commit call (1-based), once. */
   failSendAt = 0;
+  /** Send calls (1-based) that throw, for several failures in one job. */
+  failSendCalls: number[] = [];
+  sendError = 'NOT_ENOUGH_REPLICAS';
   failCommitAt = 0;
   /** The commit reaches the broker but the ack is lost. */
   commitAckLost = false;
@@ -66,7 +71,8 @@ export class FakeKafka implements KafkaPort {
         if (!inTx) throw new Error('send outside tx');
         this.sendCalls++;
         this.sends.push(records.length);
-        if (this.sendCalls === this.failSendAt) throw new Error('NOT_ENOUGH_REPLICAS');
+        if (this.sendCalls === this.failSendAt || this.failSendCalls.includes(this.sendCalls))
+          throw new Error(this.sendError);
         const base = this.log.length + this.open.length;
         this.open.push(...records);
         return [{ partition: 0, baseOffset: String(base), count: records.length }];
@@ -91,7 +97,15 @@ export class FakeKafka implements KafkaPort {
     };
   }
 
-  async readLastCommitted(jobId: string): Promise<LastCommitted | null> {
+  /** The topic's max.message.bytes as the broker reports it (null = unknown). */
+  maxMessageBytes: number | null = null;
+  readonly scanHints: ScanHint[] = [];
+  async topicLimits(): Promise<TopicLimits> {
+    return { maxMessageBytes: this.maxMessageBytes };
+  }
+
+  async readLastCommitted(jobId: string, _topic: string, hint: ScanHint): Promise<LastCommitted | null> {
+    this.scanHints.push(hint);
     for (let i = this.log.length - 1; i >= 0; i--) {
       const r = this.log[i]!;
       if (r.headers['rowstream-job'] === jobId) {
@@ -138,7 +152,7 @@ export class FakeReader implements ObjectReader {
 }
 
 export class FakeJobs implements JobsStore {
-  record: JobRecord | null = null;
+  record = null as JobRecord | null;
   readonly checkpoints: JobCheckpoint[] = [];
   finished: FinishResult | null = null;
   released = false;
@@ -146,13 +160,56 @@ export class FakeJobs implements JobsStore {
   loseLeaseAtRenewal = 0;
   private renewals = 0;
 
+  /** No record means the planner wrote one from the event (as it would); false = the record is lost. */
+  plannerRecord = true;
+  /** Failures to throw from the next calls of a method (e.g. a DynamoDB throttle). */
+  readonly failNext: Partial<Record<'claim' | 'checkpoint' | 'finish' | 'renew', unknown[]>> = {};
+
+  private maybeFail(m: 'claim' | 'checkpoint' | 'finish' | 'renew') {
+    const e = this.failNext[m]?.shift();
+    if (e !== undefined) throw e;
+  }
+
+  private fromEvent(job: JobStarted): JobRecord {
+    return {
+      jobId: job.jobId,
+      status: 'PLANNED',
+      createdAt: job.occurredAt,
+      updatedAt: job.occurredAt,
+      bucket: job.bucket,
+      key: job.key,
+      etag: job.etag,
+      versionId: job.versionId,
+      sourceUri: job.sourceUri,
+      size: job.size,
+      header: job.header,
+      dataOffset: job.dataOffset,
+      totalRows: job.totalRows,
+      topic: job.topic,
+      options: job.options,
+    };
+  }
+
   async claim(job: JobStarted, owner: string): Promise<ClaimResult> {
+    this.maybeFail('claim');
+    if (!this.record && this.plannerRecord) this.record = this.fromEvent(job);
     const r = this.record;
-    if (r && ['COMPLETED', 'COMPLETED_WITH_REJECTS', 'FAILED', 'REJECTED'].includes(r.status)) {
+    if (!r) return { kind: 'no-record' };
+    if (r.status === 'FAILED') {
+      this.record = {
+        ...r,
+        status: 'RUNNING',
+        leaseOwner: owner,
+        leaseExpiresAt: Date.now() + 60_000,
+        attempts: 1,
+        resumes: (r.resumes ?? 0) + 1,
+      };
+      return { kind: 'claimed', record: this.record, resumed: true };
+    }
+    if (['COMPLETED', 'COMPLETED_WITH_REJECTS', 'REJECTED'].includes(r.status)) {
       return { kind: 'terminal', status: r.status };
     }
     if (
-      r &&
       r.status === 'RUNNING' &&
       r.leaseOwner &&
       r.leaseOwner !== owner &&
@@ -160,19 +217,9 @@ export class FakeJobs implements JobsStore {
     ) {
       return { kind: 'busy', owner: r.leaseOwner, expiresAt: r.leaseExpiresAt ?? 0 };
     }
-    const attempts = (r?.attempts ?? 0) + 1;
+    const attempts = (r.attempts ?? 0) + 1;
     this.record = {
-      ...(r ?? {
-        jobId: job.jobId,
-        createdAt: '',
-        updatedAt: '',
-        bucket: job.bucket,
-        key: job.key,
-        etag: job.etag,
-        versionId: null,
-        sourceUri: job.sourceUri,
-        size: job.size,
-      }),
+      ...r,
       status: 'RUNNING',
       leaseOwner: owner,
       leaseExpiresAt: Date.now() + 60_000,
@@ -180,17 +227,35 @@ export class FakeJobs implements JobsStore {
     };
     return { kind: 'claimed', record: this.record, resumed: attempts > 1 };
   }
+  recovered: JobCheckpoint | null = null;
+  async recover(job: JobStarted, owner: string, _leaseMs: number, cp: JobCheckpoint): Promise<ClaimResult> {
+    if (this.record) return { kind: 'busy', owner: 'unknown', expiresAt: 0 };
+    this.recovered = cp;
+    this.record = {
+      ...this.fromEvent(job),
+      status: 'RUNNING',
+      leaseOwner: owner,
+      leaseExpiresAt: Date.now() + 60_000,
+      attempts: 1,
+      checkpoint: cp,
+      recoveredFrom: 'kafka',
+    };
+    return { kind: 'claimed', record: this.record, resumed: true };
+  }
   async renew(jobId: string) {
     this.renewals++;
+    this.maybeFail('renew');
     if (this.loseLeaseAtRenewal > 0 && this.renewals >= this.loseLeaseAtRenewal) {
       throw new LeaseLostError(jobId, 'taken');
     }
   }
   async checkpoint(_jobId: string, _owner: string, cp: JobCheckpoint) {
+    this.maybeFail('checkpoint');
     this.checkpoints.push(cp);
     if (this.record) this.record = { ...this.record, checkpoint: cp };
   }
   async finish(_jobId: string, _owner: string, result: FinishResult) {
+    this.maybeFail('finish');
     this.finished = result;
     if (this.record) this.record = { ...this.record, status: result.status };
   }
@@ -241,6 +306,7 @@ export function settings(over: Partial<ProducerSettings> = {}): ProducerSettings
     owner: 'me',
     leaseMs: 60_000,
     heartbeatMs: 60_000,
+    stallMs: 600_000,
     checkpointRows: 1_000_000,
     checkpointMs: 1_000_000,
     transactionRows: 4,
@@ -252,6 +318,9 @@ export function settings(over: Partial<ProducerSettings> = {}): ProducerSettings
     kafkaRetries: 3,
     readRetries: 3,
     retryBaseMs: 1,
+    retryMaxMs: 10,
+    awsAttempts: 5,
+    scanSkewMs: 1000,
     progressMs: 1_000_000,
     failOnBadRow: null,
     crashAfterCommit: 0,

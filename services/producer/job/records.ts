@@ -1,0 +1,80 @@
+import type { JobStarted } from '../../../events/catalog.ts';
+import type { OutRecord } from '../ports.ts';
+import { decodeRow, type RawRow, valueEncoder } from '../rows.ts';
+
+export const HEADERS = {
+  job: 'rowstream-job',
+  source: 'rowstream-source',
+  row: 'rowstream-row',
+  offset: 'rowstream-offset',
+} as const;
+
+// Per-record overhead of a Kafka record batch entry with our four headers, rounded up (varints,
+// header keys, attributes); a batch must stay below the broker's message.max.bytes.
+export const RECORD_OVERHEAD = 96;
+// Record batch header (61 bytes) and the produce request around it, rounded up.
+export const BATCH_OVERHEAD = 512;
+
+export type BuiltRecord =
+  | { readonly ok: true; readonly record: OutRecord; readonly size: number }
+  | { readonly ok: false; readonly reason: string; readonly detail: string };
+
+/** Turns a framed row into the Kafka record of the job (value, key, headers) or a reject reason. */
+export class RecordBuilder {
+  private readonly encodeValue: ReturnType<typeof valueEncoder>;
+  private readonly keyIndex: number;
+  private readonly headerBytes: number;
+
+  constructor(
+    private readonly job: JobStarted,
+    /** The largest record the topic takes (min of the setting and the topic's max.message.bytes). */
+    private readonly maxRecordBytes: number,
+    /**
+     * Reject reason when a record is over the limit: `TOO_LARGE` for the producer's own setting,
+     * `MESSAGE_TOO_LARGE` (the broker's error) when the topic's max.message.bytes is the binding limit.
+     */
+    private readonly tooLargeReason: string,
+    private readonly limitSource: string,
+  ) {
+    this.encodeValue = valueEncoder(job.options.format, job.header);
+    this.keyIndex = job.options.keyColumn === null ? -1 : job.header.indexOf(job.options.keyColumn);
+    this.headerBytes = HEADERS.job.length + job.jobId.length + HEADERS.source.length + job.sourceUri.length;
+  }
+
+  build(raw: RawRow): BuiltRecord {
+    const decoded = decodeRow(raw, this.job.header, this.job.options.delimiter);
+    if (!decoded.ok) return { ok: false, reason: decoded.reason, detail: decoded.detail };
+    const value = this.encodeValue(decoded);
+    const key = this.keyIndex >= 0 ? (decoded.fields[this.keyIndex] ?? null) : null;
+    const rowStr = String(raw.row);
+    const offStr = String(raw.nextOffset);
+    const size =
+      Buffer.byteLength(value) +
+      (key === null ? 0 : Buffer.byteLength(key)) +
+      this.headerBytes +
+      rowStr.length +
+      offStr.length +
+      RECORD_OVERHEAD;
+    if (size > this.maxRecordBytes) {
+      return {
+        ok: false,
+        reason: this.tooLargeReason,
+        detail: `record of ${size} bytes exceeds ${this.maxRecordBytes} (${this.limitSource})`,
+      };
+    }
+    return {
+      ok: true,
+      size,
+      record: {
+        key,
+        value,
+        headers: {
+          [HEADERS.job]: this.job.jobId,
+          [HEADERS.source]: this.job.sourceUri,
+          [HEADERS.row]: rowStr,
+          [HEADERS.offset]: offStr,
+        },
+      },
+    };
+  }
+}

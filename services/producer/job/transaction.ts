@@ -1,0 +1,168 @@
+import type { JobProducer, OutRecord, PartitionAck } from '../ports.ts';
+import { type RawRow, rejectLine } from '../rows.ts';
+
+/** Position of the last row handled (delivered or rejected). */
+export interface Position {
+  readonly row: number;
+  readonly nextByteOffset: number;
+}
+
+/** A Kafka call that failed: the job rewinds to the last commit and goes again (a Kafka retry). */
+export class KafkaStepError extends Error {
+  override readonly name = 'KafkaStepError';
+  constructor(
+    readonly step: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${step}: ${(cause as Error)?.message ?? String(cause)}`);
+  }
+}
+
+export interface TransactionHooks {
+  readonly now: () => number;
+  /** Acks of one batch (offsets, metrics, progress). */
+  readonly onAcks: (acks: readonly PartitionAck[], latencyMs: number) => void;
+  /** Makes the transaction's rejects durable (retried by the caller's policy); before the commit. */
+  readonly writeRejects: (firstRow: number, lastRow: number, lines: string, count: number) => Promise<void>;
+  /** Throws when the job must stop writing (lease lost); called right before each commit. */
+  readonly checkLease: () => void;
+}
+
+export interface TransactionLimits {
+  readonly batchRows: number;
+  readonly batchBytes: number;
+  readonly transactionRows: number;
+  readonly transactionMs: number;
+  readonly rejectsPerTransaction: number;
+}
+
+/**
+ * One job's write state between two commits: the batch being filled, the one send in flight, whether
+ * a transaction is open and since when, the rejects of the transaction, and the position of the last
+ * row taken (delivered or rejected). `commit` makes all of it durable and returns the new committed
+ * position; any Kafka failure surfaces as {@link KafkaStepError}.
+ */
+export class TransactionWriter {
+  private batch: OutRecord[] = [];
+  private batchBytes = 0;
+  private inflight: Promise<void> | null = null;
+  private txOpen = false;
+  private txRows = 0;
+  private txStartedAt = 0;
+  private rejectLines: string[] = [];
+  private rejectFirstRow = 0;
+  private pos: Position;
+
+  constructor(
+    private readonly producer: JobProducer,
+    private readonly limits: TransactionLimits,
+    private readonly hooks: TransactionHooks,
+    from: Position,
+  ) {
+    this.pos = from;
+  }
+
+  /** The last row taken (not necessarily committed). */
+  get position(): Position {
+    return this.pos;
+  }
+
+  get pendingRows(): number {
+    return this.txRows + this.batch.length + this.rejectLines.length;
+  }
+
+  /** Adds a record for `raw`; sends the batch when it is full. */
+  async add(raw: RawRow, record: OutRecord, size: number): Promise<void> {
+    if (this.batchBytes + size > this.limits.batchBytes && this.batch.length > 0) await this.sendBatch();
+    this.batch.push(record);
+    this.batchBytes += size;
+    this.txRows++;
+    this.advance(raw);
+    if (this.batch.length >= this.limits.batchRows) await this.sendBatch();
+  }
+
+  /** Takes `raw` as a bad row of this transaction (`reason` is the rejects file's reason column). */
+  reject(raw: RawRow, reason: string): void {
+    if (this.rejectLines.length === 0) this.rejectFirstRow = raw.row;
+    this.rejectLines.push(rejectLine(raw.row, raw.offset, reason, raw.bytes));
+    this.advance(raw);
+  }
+
+  /** True when the transaction is big or old enough to commit. */
+  due(now: number): boolean {
+    return (
+      this.txRows >= this.limits.transactionRows ||
+      this.rejectLines.length >= this.limits.rejectsPerTransaction ||
+      (this.txOpen && now - this.txStartedAt >= this.limits.transactionMs)
+    );
+  }
+
+  /** Milliseconds until the open transaction reaches its age limit (null: none open). */
+  msUntilDue(now: number): number | null {
+    if (!this.txOpen) return null;
+    return Math.max(0, this.txStartedAt + this.limits.transactionMs - now);
+  }
+
+  /** Sends the batch (waiting for the previous send first: one in flight per job, for order). */
+  async sendBatch(): Promise<void> {
+    await this.settle();
+    if (this.batch.length === 0) return;
+    const records = this.batch;
+    this.batch = [];
+    this.batchBytes = 0;
+    if (!this.txOpen) {
+      await this.producer.begin().catch((e: unknown) => {
+        throw new KafkaStepError('begin', e);
+      });
+      this.txOpen = true;
+      this.txStartedAt = this.hooks.now();
+    }
+    const t0 = this.hooks.now();
+    this.inflight = this.producer.send(records).then(
+      (acks) => this.hooks.onAcks(acks, this.hooks.now() - t0),
+      (e: unknown) => {
+        throw new KafkaStepError('send', e);
+      },
+    );
+    // Keep the rejection handled until awaited.
+    this.inflight.catch(() => {});
+  }
+
+  /** Sends what is left, writes the rejects, commits; returns the committed position. */
+  async commit(): Promise<{ position: Position; committedTx: boolean; rejects: number }> {
+    await this.sendBatch();
+    await this.settle();
+    const rejects = this.rejectLines.length;
+    // Rejects of the transaction become durable before the commit that moves the resume point past them.
+    if (rejects > 0) {
+      await this.hooks.writeRejects(this.rejectFirstRow, this.pos.row, this.rejectLines.join(''), rejects);
+      this.rejectLines = [];
+    }
+    const committedTx = this.txOpen;
+    if (this.txOpen) {
+      this.hooks.checkLease();
+      await this.producer.commit().catch((e: unknown) => {
+        throw new KafkaStepError('commit', e);
+      });
+      this.txOpen = false;
+    }
+    this.txRows = 0;
+    return { position: this.pos, committedTx, rejects };
+  }
+
+  /** Waits for the send in flight (errors included) without throwing; for the error path. */
+  async drain(): Promise<void> {
+    await this.inflight?.catch(() => {});
+    this.inflight = null;
+  }
+
+  private async settle() {
+    const p = this.inflight;
+    this.inflight = null;
+    if (p) await p;
+  }
+
+  private advance(raw: RawRow) {
+    this.pos = { row: raw.row, nextByteOffset: raw.nextOffset };
+  }
+}
