@@ -3,8 +3,9 @@
  * Kills the producer with SIGKILL at random moments (one right after a commit), restarts it, sends one
  * SIGTERM, and checks the topic holds every row exactly once, in order. Needs `npm run local:up`.
  */
-import { freshStack } from '../tests/integration/support/stack.ts';
-import { runChaos } from './lib/producer-chaos.ts';
+
+import { runChaos } from '../testkit/chaos.ts';
+import { freshStack } from '../testkit/stack.ts';
 
 const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -15,7 +15,7 @@ import { closeSync, createReadStream, existsSync, openSync, readFileSync, readSy
 import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Command } from 'commander';
-import { s3ObjectStore } from '../services/planner/adapters/s3.ts';
+import { s3ObjectStore } from '../services/planner/adapters/object-store-s3.ts';
 import {
   countRegion,
   foldRanges,
@@ -26,8 +26,8 @@ import {
 import { simdKernel } from '../services/planner/count-simd.ts';
 import { MAX_HEADER_BYTES, readHeader } from '../services/planner/header.ts';
 import { awsClients } from '../services/shared/aws.ts';
+import { ensureBenchCsv } from '../testkit/csv.ts';
 import type { StackOutputs } from '../topology/topology.ts';
-import { ensureBenchCsv } from './lib/gen-csv.ts';
 
 const program = new Command()
   .option('--size-mb <n>', 'size of the generated CSV in MiB', '1100')

@@ -14,7 +14,7 @@
  */
 import { join } from 'node:path';
 import type { MetricsPort } from '../services/shared/metrics.ts';
-import { REPO } from './lib/producer-harness.ts';
+import { REPO } from '../testkit/producer.ts';
 import { producerMetrics, runInproc } from './lib/producer-inproc.ts';
 import { median, round } from './lib/stats.ts';
 

@@ -21,8 +21,8 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { REPO } from './lib/producer-harness.ts';
-import { writeRowsFile } from './lib/producer-rows.ts';
+import { REPO } from '../testkit/producer.ts';
+import { writeRowsFile } from '../testkit/rows.ts';
 import { median, medianCi, round, spread } from './lib/stats.ts';
 
 const arg = (name: string, def: string) => {

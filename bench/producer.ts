@@ -15,9 +15,9 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { awsClients } from '../services/shared/aws.ts';
-import { freshStack } from '../tests/integration/support/stack.ts';
-import { getJob, REPO, sendJobStarted, startProducer, uploadJob } from './lib/producer-harness.ts';
-import { writeRowsFile } from './lib/producer-rows.ts';
+import { getJob, REPO, sendJobStarted, startProducer, uploadJob } from '../testkit/producer.ts';
+import { writeRowsFile } from '../testkit/rows.ts';
+import { freshStack } from '../testkit/stack.ts';
 
 const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(`--${name}`);

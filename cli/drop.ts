@@ -12,7 +12,7 @@ import {
   snapshotOf,
   summaryLines,
 } from './format.ts';
-import type { JobsPort } from './jobs.ts';
+import type { JobsView } from './jobs.ts';
 import type { ProgressView } from './progress.ts';
 
 /** S3 user metadata the planner reads (x-amz-meta-*); absent keys mean "the planner's default". */
@@ -39,7 +39,7 @@ export interface UploadResult {
 
 export interface DropDeps {
   upload(input: { file: string; key: string; metadata: Record<string, string> }): Promise<UploadResult>;
-  readonly jobs: JobsPort;
+  readonly jobs: JobsView;
   readonly view: ProgressView;
   print(line: string): void;
   now(): number;

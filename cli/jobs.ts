@@ -5,7 +5,7 @@ import { JobRecord } from '../services/shared/jobs.ts';
 import { jobsByStatus } from '../services/shared/jobs-table.ts';
 
 /** What the CLI and the dashboard read about jobs. */
-export interface JobsPort {
+export interface JobsView {
   get(jobId: string): Promise<JobRecord | null>;
   /** Newest first (by updatedAt), at most `limit`. */
   list(options: { statuses?: readonly JobStatus[]; limit: number }): Promise<JobRecord[]>;
@@ -18,8 +18,8 @@ function parseJob(item: Record<string, unknown> | undefined): JobRecord | null {
   return parsed.success ? parsed.data : null;
 }
 
-/** {@link JobsPort} over the jobs table and its byStatus GSI (no scans). */
-export function dynamoJobs(doc: DynamoDBDocumentClient, table: string): JobsPort {
+/** {@link JobsView} over the jobs table and its byStatus GSI (no scans). */
+export function dynamoJobsView(doc: DynamoDBDocumentClient, table: string): JobsView {
   return {
     async get(jobId) {
       const out = await doc.send(new GetCommand({ TableName: table, Key: { jobId }, ConsistentRead: true }));

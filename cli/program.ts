@@ -18,7 +18,7 @@ import {
 } from './context.ts';
 import { runDrop } from './drop.ts';
 import { EXIT } from './format.ts';
-import { dynamoJobs } from './jobs.ts';
+import { dynamoJobsView } from './jobs.ts';
 import { barView, lineView } from './progress.ts';
 import { runResume } from './resume.ts';
 import { jobDetail, jobsTable, jobView } from './status.ts';
@@ -129,7 +129,7 @@ export function buildProgram(): Command {
             if (opts.delimiter) meta['rowstream-delimiter'] = opts.delimiter;
             return s3Uploader(clients.s3, target.bucket)({ ...input, metadata: meta });
           },
-          jobs: dynamoJobs(clients.doc, target.jobsTable),
+          jobs: dynamoJobsView(clients.doc, target.jobsTable),
           view: tty ? barView(process.stderr) : lineView((l) => console.log(l)),
           print: (l) => console.log(l),
           now: Date.now,
@@ -175,7 +175,7 @@ export function buildProgram(): Command {
         {
           doc: clients.doc,
           table: target.jobsTable,
-          jobs: dynamoJobs(clients.doc, target.jobsTable),
+          jobs: dynamoJobsView(clients.doc, target.jobsTable),
           print: (l) => console.log(l),
           now: Date.now,
           sleep: (ms) => sleep(ms),
@@ -194,7 +194,7 @@ export function buildProgram(): Command {
     .action(async (jobId: string | undefined, opts, cmd: Command) => {
       const target = resolveTarget(globals(cmd));
       await assertReachable(target);
-      const jobs = dynamoJobs(clientsFor(target).doc, target.jobsTable);
+      const jobs = dynamoJobsView(clientsFor(target).doc, target.jobsTable);
       const now = Date.now();
       if (jobId) {
         const job = await jobs.get(jobId);
@@ -263,7 +263,7 @@ export function buildProgram(): Command {
       const { startDashboard } = await import('./dashboard/server.ts');
       const server = await startDashboard({
         target,
-        jobs: dynamoJobs(clientsFor(target).doc, target.jobsTable),
+        jobs: dynamoJobsView(clientsFor(target).doc, target.jobsTable),
         metricsDir: pathsFor(g).metrics,
         port: opts.port,
       });

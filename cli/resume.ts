@@ -3,12 +3,12 @@ import { reopenFailedJob } from '../services/producer/adapters/jobs-dynamo.ts';
 import { isTerminal, type JobRecord } from '../services/shared/jobs.ts';
 import { UsageError } from './context.ts';
 import { EXIT, exitCodeFor } from './format.ts';
-import type { JobsPort } from './jobs.ts';
+import type { JobsView } from './jobs.ts';
 
 export interface ResumeDeps {
   readonly doc: DynamoDBDocumentClient;
   readonly table: string;
-  readonly jobs: JobsPort;
+  readonly jobs: JobsView;
   readonly print: (line: string) => void;
   readonly now: () => number;
   readonly sleep: (ms: number) => Promise<void>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { retry } from '../services/shared/retry.ts';
 import { ALARM_STATE_CHANGE, AlarmStateChange } from './aws.ts';
 import { CATALOG, type DetailInput, type DetailType, type RowstreamEvent } from './catalog.ts';
 
@@ -73,15 +74,12 @@ export interface PublishOptions {
 
 /**
  * Validates and publishes events: batches of 10 per PutEvents call, entries that fail
- * (FailedEntryCount) are retried with exponential backoff and jitter, and if they still fail a
- * {@link PublishError} names the entry.
+ * (FailedEntryCount) are retried with the shared backoff (services/shared/retry.ts), and if they
+ * still fail a {@link PublishError} names the entry.
  *
  * @example await publish(bus, [event('JobStarted.v1', detail)]);
  */
 export async function publish(bus: BusPort, events: readonly OutgoingEvent[], options: PublishOptions = {}) {
-  const maxAttempts = options.maxAttempts ?? 5;
-  const baseDelayMs = options.baseDelayMs ?? 100;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const prepared = events.map((e) => {
     const detail = validate(e.detailType, e.detail);
     return {
@@ -96,14 +94,15 @@ export async function publish(bus: BusPort, events: readonly OutgoingEvent[], op
   });
   for (let start = 0; start < prepared.length; start += MAX_ENTRIES_PER_CALL) {
     let pending = prepared.slice(start, start + MAX_ENTRIES_PER_CALL);
-    for (let attempt = 1; pending.length > 0; attempt++) {
-      const results = await bus.putEntries(pending.map((p) => p.entry));
-      const failed = pending.flatMap((p, i) => {
-        const r = results[i];
-        return r?.errorCode ? [{ p, r }] : [];
-      });
-      if (failed.length === 0) break;
-      if (attempt >= maxAttempts) {
+    await retry(
+      async () => {
+        const results = await bus.putEntries(pending.map((p) => p.entry));
+        const failed = pending.flatMap((p, i) => {
+          const r = results[i];
+          return r?.errorCode ? [{ p, r }] : [];
+        });
+        if (failed.length === 0) return;
+        pending = failed.map((f) => f.p);
         const first = failed[0]!;
         throw new PublishError(
           first.p.detailType,
@@ -111,10 +110,16 @@ export async function publish(bus: BusPort, events: readonly OutgoingEvent[], op
           first.r.errorCode ?? 'Unknown',
           first.r.errorMessage ?? '',
         );
-      }
-      await sleep(baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2));
-      pending = failed.map((f) => f.p);
-    }
+      },
+      {
+        attempts: options.maxAttempts ?? 5,
+        baseMs: options.baseDelayMs ?? 100,
+        maxMs: 5_000,
+        // A call that throws (network, credentials) is the SDK's to retry; only failed entries are ours.
+        isRetryable: (e) => e instanceof PublishError,
+        ...(options.sleep ? { sleep: options.sleep } : {}),
+      },
+    );
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Sample CSV for the demo and the CLI tests: `tsx samples/generate.ts [--rows 300000] [--bad-rows 0]
- * [--out .local/samples/orders.csv]`. Rows come from the benchmark generator (bench/lib/gen-csv.ts):
+ * [--out .local/samples/orders.csv]`. Rows come from the benchmark generator (testkit/csv.ts):
  * quoted fields with commas, escaped quotes and newlines inside quotes. Written under .local/ (ignored):
  * a few hundred thousand rows is tens of MB, which does not belong in git.
  */
@@ -9,7 +9,7 @@ import { mkdir, rename } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BENCH_HEADER, benchRow, rng } from '../bench/lib/gen-csv.ts';
+import { BENCH_HEADER, benchRow, rng } from '../testkit/csv.ts';
 
 export interface SampleOptions {
   readonly rows: number;

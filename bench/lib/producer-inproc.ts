@@ -23,8 +23,8 @@ import { emfSink } from '../../services/shared/emf.ts';
 import type { JobRecord } from '../../services/shared/jobs.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 import { BufferedMetrics, type MetricsPort, NO_METRICS } from '../../services/shared/metrics.ts';
-import { describeCsv, REPO } from './producer-harness.ts';
-import { writeRowsFile } from './producer-rows.ts';
+import { describeCsv, REPO } from '../../testkit/producer.ts';
+import { writeRowsFile } from '../../testkit/rows.ts';
 
 /** The producer's own default flush interval (ROWSTREAM_PRODUCER_METRICS_FLUSH_MS), not a copy of it. */
 export const PRODUCER_FLUSH_MS: number =

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Target } from '../context.ts';
-import type { JobsPort } from '../jobs.ts';
+import type { JobsView } from '../jobs.ts';
 import { type JobView, jobView } from '../status.ts';
 import { EmfTail, type MetricsSnapshot, MetricsStore } from './data.ts';
 
@@ -15,7 +15,7 @@ const CHART_JS = join(dirname(createRequire(import.meta.url).resolve('chart.js')
 
 export interface DashboardOptions {
   readonly target: Pick<Target, 'stage'>;
-  readonly jobs: JobsPort;
+  readonly jobs: JobsView;
   readonly metricsDir: string;
   readonly port: number;
   /** Jobs listed; the newest first. */

@@ -3,59 +3,10 @@ import { event, publish } from '../../events/bus.ts';
 import type { JobStatus } from '../../events/catalog.ts';
 import { eventIdFor } from '../../events/ids.ts';
 import { isTerminal, type JobRecord } from '../shared/jobs.ts';
+import type { Log } from '../shared/logger.ts';
 import type { MetricsPort } from '../shared/metrics.ts';
+import type { CostExplorerPort, CostJobsPort, CostStatePort, MonthToDate } from './ports.ts';
 import { type CostBreakdown, estimateCost, type PriceTable } from './prices.ts';
-
-// ---------------------------------------------------------------------------------------------------
-// Ports
-
-export interface JobsPort {
-  /** Jobs with this status through the GSI byStatus (never a scan), optionally updated after a time. */
-  byStatus(status: JobStatus, options?: { updatedAfter?: string }): AsyncIterable<JobRecord>;
-  /** Writes the cost fields only (never status or updatedAt, which belong to the producer). */
-  setCost(
-    jobId: string,
-    cost: { estimatedCostUsd: number; finalCostUsd?: number; costUpdatedAt: string },
-  ): Promise<void>;
-}
-
-/** Month-to-date cost as Cost Explorer tells it, or why it cannot. */
-export type MonthToDate =
-  | { readonly available: true; readonly amountUsd: number; readonly estimated: boolean }
-  | { readonly available: false; readonly reason: string };
-
-export interface CostExplorerPort {
-  /** Cost of resources tagged `tags` from `start` (inclusive) to `end` (exclusive), YYYY-MM-DD. */
-  monthToDate(input: {
-    start: string;
-    end: string;
-    tags: Readonly<Record<string, string>>;
-  }): Promise<MonthToDate>;
-}
-
-export interface MtdState {
-  readonly month: string;
-  readonly amountUsd: number | null;
-  readonly estimated: boolean;
-  /** When Cost Explorer answered (ISO); null after a failure. */
-  readonly fetchedAt: string | null;
-  /** When it last failed or had no data (ISO), to back off. */
-  readonly failedAt: string | null;
-  readonly reason: string | null;
-}
-
-export interface CostStatePort {
-  getMtd(): Promise<MtdState | null>;
-  putMtd(state: MtdState): Promise<void>;
-  /** Whether the crossing of `thresholdPercent` in `month` was already announced. */
-  thresholdAnnounced(month: string, thresholdPercent: number): Promise<boolean>;
-  markThresholdAnnounced(month: string, thresholdPercent: number, at: string): Promise<void>;
-}
-
-export interface LogPort {
-  info(message: string, extra?: Record<string, unknown>): void;
-  warn(message: string, extra?: Record<string, unknown>): void;
-}
 
 export interface CostTrackerSettings {
   readonly stage: string;
@@ -76,12 +27,12 @@ export interface CostTrackerSettings {
 }
 
 export interface CostTrackerDeps {
-  readonly jobs: JobsPort;
+  readonly jobs: CostJobsPort;
   readonly costExplorer: CostExplorerPort;
   readonly state: CostStatePort;
   readonly bus: BusPort;
   readonly metrics: MetricsPort;
-  readonly log: LogPort;
+  readonly log: Log;
   readonly settings: CostTrackerSettings;
 }
 

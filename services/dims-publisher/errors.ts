@@ -13,3 +13,11 @@ export class InventoryDefinitionError extends DimsPublisherError {
     super(`inventory definition ${source}: ${reason}`);
   }
 }
+
+/** BatchGetItem still left keys unread when the retries ran out (the table is throttled). */
+export class UnprocessedKeysError extends DimsPublisherError {
+  override readonly name = 'UnprocessedKeysError';
+  constructor(readonly left: number) {
+    super(`BatchGetItem left ${left} keys unprocessed after retries`);
+  }
+}

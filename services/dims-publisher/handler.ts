@@ -1,73 +1,28 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
 import { eventBridgeBus } from '../../events/eventbridge.ts';
-import { type AwsClients, awsClients, awsSettingsFromEnv } from '../shared/aws.ts';
-import { CommonEnv, loadConfig } from '../shared/config.ts';
-import { emfSink } from '../shared/emf.ts';
-import { createLogger, type Logger } from '../shared/logger.ts';
-import { BufferedMetrics, type MetricsPort } from '../shared/metrics.ts';
-import { dynamoInventoryJobs } from './adapters/jobs.ts';
-import { s3Objects } from './adapters/s3.ts';
-import { dynamoSnapshots } from './adapters/snapshots.ts';
-import { type DimsDeps, type DimsSummary, type LogPort, runOnce } from './core.ts';
-import { type InventoryDefinition, parseDefinition } from './definition.ts';
-import { InventoryDefinitionError } from './errors.ts';
-
-/** The definition shipped with the code (inventory/metrics.yaml at the repository root). */
-export const DEFAULT_DEFINITION_PATH = fileURLToPath(
-  new URL('../../inventory/metrics.yaml', import.meta.url),
-);
-
-export const DimsEnv = CommonEnv.extend({
-  ROWSTREAM_BUCKET: z.string().min(1),
-  ROWSTREAM_JOBS_TABLE: z.string().min(1),
-  ROWSTREAM_STATE_TABLE: z.string().min(1),
-  ROWSTREAM_BUS_NAME: z.string().min(1),
-  ROWSTREAM_INVENTORY_FILE: z.string().min(1).optional(),
-});
-export type DimsConfig = z.infer<typeof DimsEnv>;
-
-export function loadDefinition(path: string = DEFAULT_DEFINITION_PATH): InventoryDefinition {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new InventoryDefinitionError(path, `cannot read: ${(e as Error).message}`);
-  }
-  return parseDefinition(text, path);
-}
-
-export interface DimsWiring {
-  readonly config: DimsConfig;
-  readonly clients: AwsClients;
-  readonly definition?: InventoryDefinition;
-  readonly logger?: Logger;
-  readonly metrics?: MetricsPort;
-}
+import { type ServiceRuntime, serviceRuntime } from '../shared/runtime.ts';
+import { dynamoInventoryJobs } from './adapters/inventory-jobs-dynamo.ts';
+import { s3Objects } from './adapters/objects-s3.ts';
+import { dynamoSnapshots } from './adapters/snapshots-dynamo.ts';
+import { type DimsDeps, type DimsSummary, runOnce } from './core.ts';
+import type { InventoryDefinition } from './definition.ts';
+import { type DimsConfig, loadDefinition, loadDimsConfig } from './settings.ts';
 
 export interface DimsPublisher {
   runOnce(now: Date): Promise<DimsSummary>;
   readonly deps: DimsDeps;
 }
 
-/** Builds the publisher from explicit settings (tests, local runner, main.ts); reads no process.env. */
-export function createDimsPublisher(w: DimsWiring): DimsPublisher {
-  const { config, clients } = w;
-  const logger =
-    w.logger ?? createLogger('dims-publisher', { stage: config.ROWSTREAM_STAGE, level: config.LOG_LEVEL });
-  const log: LogPort = { info: (m, a) => logger.info(m, a ?? {}), warn: (m, a) => logger.warn(m, a ?? {}) };
-  const metrics =
-    w.metrics ??
-    new BufferedMetrics({
-      sink: emfSink(config.ROWSTREAM_METRICS_SINK),
-      defaultDimensions: { Service: 'dims-publisher', Stage: config.ROWSTREAM_STAGE },
-      onSinkError: (e) => logger.warn('metrics sink failed', { error: e as Error }),
-    });
+/** Builds the publisher from loaded settings (tests and the local runner pass their own runtime parts). */
+export function createDimsPublisher(
+  config: DimsConfig,
+  runtime: ServiceRuntime = serviceRuntime('dims-publisher', config),
+  definition: InventoryDefinition = loadDefinition(config.ROWSTREAM_INVENTORY_FILE),
+): DimsPublisher {
+  const { clients, log, metrics } = runtime;
   const deps: DimsDeps = {
     bucket: config.ROWSTREAM_BUCKET,
     stage: config.ROWSTREAM_STAGE,
-    definition: w.definition ?? loadDefinition(config.ROWSTREAM_INVENTORY_FILE),
+    definition,
     objects: s3Objects(clients.s3, config.ROWSTREAM_BUCKET),
     jobs: dynamoInventoryJobs(clients.doc, config.ROWSTREAM_JOBS_TABLE),
     snapshots: dynamoSnapshots(clients.doc, config.ROWSTREAM_STATE_TABLE),
@@ -78,13 +33,9 @@ export function createDimsPublisher(w: DimsWiring): DimsPublisher {
   return { runOnce: (now) => runOnce(deps, now), deps };
 }
 
-/** Builds the publisher from process.env (fails fast naming a missing setting or a bad definition). */
-export function dimsPublisherFromEnv(env: NodeJS.ProcessEnv = process.env): DimsPublisher {
-  const config = loadConfig(DimsEnv, env);
-  return createDimsPublisher({
-    config,
-    clients: awsClients({ ...awsSettingsFromEnv(env), region: config.AWS_REGION }),
-  });
+/** Builds the publisher from an environment (fails fast naming a missing setting or a bad definition). */
+export function dimsPublisherFromEnv(env: NodeJS.ProcessEnv): DimsPublisher {
+  return createDimsPublisher(loadDimsConfig(env));
 }
 
 export interface ScheduledEventLike {

@@ -4,7 +4,7 @@
  */
 import { dimsPublisherFromEnv } from './handler.ts';
 
-const publisher = dimsPublisherFromEnv();
+const publisher = dimsPublisherFromEnv(process.env);
 const summary = await publisher.runOnce(new Date());
 for (const m of summary.metrics) {
   const labels = Object.entries(m.labels)

@@ -3,68 +3,14 @@ import { event, publish } from '../../events/bus.ts';
 import type { JobOptions, RejectionReason } from '../../events/catalog.ts';
 import { eventIdFor, jobIdFor } from '../../events/ids.ts';
 import type { JobRecord } from '../shared/jobs.ts';
+import type { Log } from '../shared/logger.ts';
 import type { MetricsPort } from '../shared/metrics.ts';
 import { countRegion } from './count.ts';
 import { NotCsvError, type Position, RejectedObjectError } from './errors.ts';
 import { type HeaderInfo, MAX_HEADER_BYTES, readHeader } from './header.ts';
 import type { ObjectCreated } from './notification.ts';
 import { type OptionDefaults, rawOverrides, resolveDelimiter, resolveOptions } from './options.ts';
-
-// ---- ports ----------------------------------------------------------------------------------------
-
-export interface ObjectHead {
-  readonly size: number;
-  /** Without quotes. */
-  readonly etag: string;
-  readonly versionId: string | null;
-  readonly contentType: string | null;
-  /** User metadata, names without `x-amz-meta-`, lower case. */
-  readonly metadata: Readonly<Record<string, string>>;
-}
-
-export interface ObjectVersionRef {
-  readonly bucket: string;
-  readonly key: string;
-  readonly versionId: string | null;
-}
-
-export interface ObjectStorePort {
-  /** null when the object (or that version) does not exist. */
-  head(ref: ObjectVersionRef): Promise<ObjectHead | null>;
-  /** Bytes [start, end) of the object version, streamed. */
-  read(ref: ObjectVersionRef, start: number, end: number): AsyncIterable<Uint8Array>;
-  /** Object tags; {} when tags are not read. */
-  tags(ref: ObjectVersionRef): Promise<Readonly<Record<string, string>>>;
-}
-
-export interface CachedCount {
-  readonly totalRows: number;
-  readonly header: string[];
-  readonly dataOffset: number;
-  readonly size: number;
-  readonly delimiter: string;
-  readonly countedAt: string;
-}
-
-export interface CountCachePort {
-  get(cacheKey: string): Promise<CachedCount | null>;
-  put(cacheKey: string, value: CachedCount): Promise<void>;
-}
-
-export interface JobStorePort {
-  get(jobId: string): Promise<JobRecord | null>;
-  /** Conditional put (the job must not exist): false when it already did. */
-  create(record: JobRecord): Promise<boolean>;
-  /** Sets the outbox flag if it is still false; a lost race is a no-op. */
-  markStartedPublished(jobId: string, at: string): Promise<void>;
-}
-
-export interface LogPort {
-  debug(message: string, attributes?: Record<string, unknown>): void;
-  info(message: string, attributes?: Record<string, unknown>): void;
-  warn(message: string, attributes?: Record<string, unknown>): void;
-  error(message: string, attributes?: Record<string, unknown>): void;
-}
+import type { CountCachePort, JobStorePort, ObjectHead, ObjectStorePort, ObjectVersionRef } from './ports.ts';
 
 export interface PlannerSettings {
   readonly inboundPrefix: string;
@@ -79,7 +25,7 @@ export interface PlannerDeps {
   readonly jobs: JobStorePort;
   readonly bus: BusPort;
   readonly metrics: MetricsPort;
-  readonly log: LogPort;
+  readonly log: Log;
   readonly settings: PlannerSettings;
   readonly now?: () => Date;
 }

@@ -2,7 +2,7 @@ import { type BusPort, event, publish } from '../../events/bus.ts';
 import type { JobStarted } from '../../events/catalog.ts';
 import { eventIdFor, jobIdFor } from '../../events/ids.ts';
 import type { JobCheckpoint, JobRecord } from '../shared/jobs.ts';
-import type { Logger } from '../shared/logger.ts';
+import type { Log } from '../shared/logger.ts';
 import type { MetricsPort } from '../shared/metrics.ts';
 import {
   AttemptsExhaustedError,
@@ -74,7 +74,7 @@ export interface ProducerDeps {
   readonly rejects: RejectsStore;
   readonly bus: BusPort;
   readonly metrics: MetricsPort;
-  readonly logger: Logger;
+  readonly logger: Log;
   readonly now: () => number;
   readonly sleep: (ms: number) => Promise<void>;
   /** Aborted on SIGTERM: finish the transaction, checkpoint, release, return. */
@@ -144,7 +144,7 @@ export async function runJob(
   /** Called once the claim is decided (the message can be acknowledged: the lease holds the job now). */
   onDecided?: () => Promise<void>,
 ): Promise<JobOutcome> {
-  const log = deps.logger.createChild({ persistentKeys: { jobId: event.jobId } });
+  const log = deps.logger.child({ jobId: event.jobId });
   let claim: ClaimResult = await awsCall(deps, cfg, log, 'claim', () =>
     deps.jobs.claim(event, cfg.owner, cfg.leaseMs),
   );
@@ -190,7 +190,7 @@ export async function runJob(
 }
 
 /** The job as the planner recorded it; the event only names it. */
-function trustedJob(event: JobStarted, record: JobRecord, log: Logger): JobStarted {
+function trustedJob(event: JobStarted, record: JobRecord, log: Log): JobStarted {
   const fromRecord = jobStartedFromRecord(record, new Date(Date.parse(event.occurredAt)));
   if (!fromRecord) return event;
   const differs = (['bucket', 'key', 'etag', 'topic', 'dataOffset'] as const).filter(
@@ -208,7 +208,7 @@ async function recoverLostRecord(
   event: JobStarted,
   deps: ProducerDeps,
   cfg: ProducerSettings,
-  log: Logger,
+  log: Log,
 ): Promise<{ kind: 'refused'; why: string } | { kind: 'recovered'; claim: ClaimResult }> {
   const refuse = (why: string) => {
     log.warn('refusing a JobStarted without a planner-written job record', { why });
@@ -258,7 +258,7 @@ async function recoverLostRecord(
 function awsCall<T>(
   deps: ProducerDeps,
   cfg: ProducerSettings,
-  log: Logger,
+  log: Log,
   what: string,
   fn: () => Promise<T>,
 ): Promise<T> {
@@ -306,7 +306,7 @@ class JobRun {
     private readonly job: JobStarted,
     private readonly deps: ProducerDeps,
     private readonly cfg: ProducerSettings,
-    private readonly log: Logger,
+    private readonly log: Log,
     private readonly checkpoint: JobCheckpoint | null,
     private readonly resumed: boolean,
     /** When the job was first claimed: nothing of it is in Kafka before this. */

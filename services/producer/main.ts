@@ -1,14 +1,11 @@
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { eventBridgeBus } from '../../events/eventbridge.ts';
-import { awsClients, awsSettingsFromEnv } from '../shared/aws.ts';
-import { emfSink } from '../shared/emf.ts';
-import { createLogger } from '../shared/logger.ts';
-import { BufferedMetrics, type MetricsPort, NO_METRICS } from '../shared/metrics.ts';
+import { serviceRuntime } from '../shared/runtime.ts';
 import { dynamoJobs } from './adapters/jobs-dynamo.ts';
 import { connectionSummary } from './adapters/kafka-connection.ts';
 import { platformaticKafka } from './adapters/kafka-platformatic.ts';
+import { s3Reader } from './adapters/object-reader-s3.ts';
 import { s3Rejects } from './adapters/rejects-s3.ts';
-import { s3Reader } from './adapters/s3-reader.ts';
 import { type ProducerDeps, runJob } from './core.ts';
 import { serviceLoop } from './service.ts';
 import { coreSettings, kafkaConnection, loadProducerEnv } from './settings.ts';
@@ -25,11 +22,14 @@ import { coreSettings, kafkaConnection, loadProducerEnv } from './settings.ts';
  * handed back on SIGTERM would wait for the visibility timeout instead of being taken at once.
  */
 
-const env = loadProducerEnv();
+const env = loadProducerEnv(process.env);
 const settings = coreSettings(env);
-const logger = createLogger('producer', { stage: env.ROWSTREAM_STAGE, level: env.LOG_LEVEL });
-logger.appendKeys({ owner: settings.owner });
-const aws = awsClients(awsSettingsFromEnv());
+const runtime = serviceRuntime('producer', env, {
+  logKeys: { owner: settings.owner },
+  metricsEnabled: env.ROWSTREAM_PRODUCER_METRICS === 'true' || env.ROWSTREAM_PRODUCER_METRICS === '1',
+  metricsFlushMs: env.ROWSTREAM_PRODUCER_METRICS_FLUSH_MS,
+});
+const { log: logger, metrics, clients: aws } = runtime;
 const connection = kafkaConnection(env);
 const kafkaSettings = {
   brokers: connection.brokers,
@@ -42,16 +42,6 @@ const kafkaSettings = {
     env.ROWSTREAM_PRODUCER_AUTOCREATE_TOPICS === 'true' || env.ROWSTREAM_PRODUCER_AUTOCREATE_TOPICS === '1',
 };
 const kafka = platformaticKafka(kafkaSettings);
-const metricsOn = env.ROWSTREAM_PRODUCER_METRICS === 'true' || env.ROWSTREAM_PRODUCER_METRICS === '1';
-const buffered = metricsOn
-  ? new BufferedMetrics({
-      sink: emfSink(env.ROWSTREAM_METRICS_SINK),
-      defaultDimensions: { Service: 'producer', Stage: env.ROWSTREAM_STAGE },
-      flushIntervalMs: env.ROWSTREAM_PRODUCER_METRICS_FLUSH_MS,
-      onSinkError: (e) => logger.warn('metrics sink failed', { error: (e as Error).message }),
-    }).start()
-  : null;
-const metrics: MetricsPort = buffered ?? NO_METRICS;
 const jobs = dynamoJobs(aws.doc, env.ROWSTREAM_JOBS_TABLE);
 const shutdown = new AbortController();
 
@@ -141,7 +131,7 @@ await serviceLoop(
     exitWhenIdleMs: env.ROWSTREAM_PRODUCER_EXIT_WHEN_IDLE_MS,
   },
 );
-await buffered?.close();
+await runtime.close();
 await kafka.close();
 logger.info('producer stopped');
 process.exit(0);

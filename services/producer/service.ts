@@ -1,7 +1,7 @@
 import { EventParseError, parse } from '../../events/bus.ts';
 import type { JobStarted } from '../../events/catalog.ts';
 import type { JobRecord } from '../shared/jobs.ts';
-import type { Logger } from '../shared/logger.ts';
+import type { Log } from '../shared/logger.ts';
 import type { MetricsPort } from '../shared/metrics.ts';
 import { type JobOutcome, jobStartedFromRecord } from './core.ts';
 
@@ -20,7 +20,7 @@ export interface ServiceDeps {
   /** PLANNED jobs whose JobStarted never went out (outbox flag still false past the grace). */
   readonly unannouncedPlanned: (limit: number) => Promise<JobRecord[]>;
   readonly runJob: (job: JobStarted, onDecided?: () => Promise<void>) => Promise<JobOutcome>;
-  readonly log: Logger;
+  readonly log: Log;
   readonly metrics: MetricsPort;
   readonly now: () => number;
   /** Aborted on SIGTERM: stop polling; running jobs hand their work back themselves. */

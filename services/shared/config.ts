@@ -30,6 +30,7 @@ export const CommonEnv = z.object({
     .regex(/^(auto|stdout|file:.+)$/, 'auto, stdout or file:<path>')
     .default('auto') as z.ZodType<'auto' | 'stdout' | `file:${string}`>,
 });
+export type CommonConfig = z.infer<typeof CommonEnv>;
 
 /** A positive integer from an env string, with a default. */
 export const intFromEnv = (def: number) => z.coerce.number().int().positive().default(def);

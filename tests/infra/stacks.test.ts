@@ -476,8 +476,8 @@ describe('the environment the stacks set is enough for each service to start', (
     ['dims-publisher', 'DimsEnv'],
   ] as const)('%s parses its configuration from the function environment', async (service, schemaName) => {
     // Prepare
-    const file = `${ROOT}/services/${service}/handler.ts`;
-    if (!existsSync(file)) return expect.fail(`services/${service}/handler.ts is missing`);
+    const file = `${ROOT}/services/${service}/settings.ts`;
+    if (!existsSync(file)) return expect.fail(`services/${service}/settings.ts is missing`);
     const mod = (await import(file)) as Record<
       string,
       { safeParse(v: unknown): { success: boolean; error?: unknown } }

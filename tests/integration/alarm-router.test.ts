@@ -14,12 +14,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyClients, type LocalClients, localClients } from '../../local/clients.ts';
 import { runSqsLambda } from '../../local/runner/sqs-lambda.ts';
 import { alarmDefinitions } from '../../monitoring/alarms.ts';
-import { AlarmRouterEnv, createAlarmRouterService } from '../../services/alarm-router/handler.ts';
-import { awsClients } from '../../services/shared/aws.ts';
+import { createAlarmRouterService } from '../../services/alarm-router/handler.ts';
+import { AlarmRouterEnv } from '../../services/alarm-router/settings.ts';
 import { loadConfig } from '../../services/shared/config.ts';
+import { createTestQueue, receiveUntil, tapBus } from '../../testkit/sqs.ts';
+import { freshStack } from '../../testkit/stack.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
-import { createTestQueue, receiveUntil, tapBus } from './support/sqs.ts';
-import { freshStack } from './support/stack.ts';
 
 interface SnsEnvelope {
   Type: string;
@@ -83,10 +83,7 @@ function routerService(over: Record<string, string> = {}) {
     ROWSTREAM_METRICS_SINK: `file:${emfPath}`,
     ...over,
   });
-  return createAlarmRouterService({
-    config,
-    clients: awsClients({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL }),
-  });
+  return createAlarmRouterService(config);
 }
 
 /** One run of the router over its queue, through the local Lambda runner, until the queue is empty. */

@@ -9,9 +9,9 @@ import { GetSubscriptionAttributesCommand, PublishCommand, SubscribeCommand } fr
 import { DeleteQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyClients, type LocalClients, localClients } from '../../local/clients.ts';
+import { bodies, createTestQueue, receiveUntil } from '../../testkit/sqs.ts';
+import { freshStack } from '../../testkit/stack.ts';
 import { resourceNames, type StackOutputs } from '../../topology/topology.ts';
-import { bodies, createTestQueue, receiveUntil } from './support/sqs.ts';
-import { freshStack } from './support/stack.ts';
 
 let outputs: StackOutputs;
 let aws: LocalClients;

@@ -16,8 +16,8 @@ import { destroyClients, type LocalClients, localClients } from '../../local/cli
 import { seedCostExplorer } from '../../local/cost-explorer.ts';
 import { alarmDefinitions } from '../../monitoring/alarms.ts';
 import { writeSample } from '../../samples/generate.ts';
+import { createTestQueue } from '../../testkit/sqs.ts';
 import { cliStage } from './cli-harness.ts';
-import { createTestQueue } from './support/sqs.ts';
 
 interface Alert {
   readonly topic: 'critical' | 'warning' | 'info';

@@ -11,13 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyClients, type LocalClients, localClients } from '../../local/clients.ts';
 import { seedCostExplorer } from '../../local/cost-explorer.ts';
 import { monthToDatePeriod } from '../../services/cost-tracker/core.ts';
-import { CostTrackerEnv, createCostTracker } from '../../services/cost-tracker/handler.ts';
-import { awsClients } from '../../services/shared/aws.ts';
+import { createCostTracker } from '../../services/cost-tracker/handler.ts';
+import { CostTrackerEnv } from '../../services/cost-tracker/settings.ts';
 import { loadConfig } from '../../services/shared/config.ts';
 import type { JobRecord } from '../../services/shared/jobs.ts';
+import { receiveUntil, tapBus } from '../../testkit/sqs.ts';
+import { freshStack } from '../../testkit/stack.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
-import { receiveUntil, tapBus } from './support/sqs.ts';
-import { freshStack } from './support/stack.ts';
 
 const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;
@@ -86,10 +86,7 @@ function tracker() {
     ROWSTREAM_COST_PRICES: JSON.stringify(PRICES),
     ROWSTREAM_MONTHLY_BUDGET_USD: '500',
   });
-  return createCostTracker({
-    config,
-    clients: awsClients({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL }),
-  });
+  return createCostTracker(config);
 }
 
 async function emf(): Promise<Record<string, unknown>[]> {

@@ -11,12 +11,12 @@ import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dyn
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../events/ids.ts';
 import { destroyClients, type LocalClients, localClients } from '../../local/clients.ts';
-import { createDimsPublisher, DimsEnv } from '../../services/dims-publisher/handler.ts';
-import { awsClients } from '../../services/shared/aws.ts';
+import { createDimsPublisher } from '../../services/dims-publisher/handler.ts';
+import { DimsEnv } from '../../services/dims-publisher/settings.ts';
 import { loadConfig } from '../../services/shared/config.ts';
+import { receiveUntil, tapBus } from '../../testkit/sqs.ts';
+import { freshStack } from '../../testkit/stack.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
-import { receiveUntil, tapBus } from './support/sqs.ts';
-import { freshStack } from './support/stack.ts';
 
 let outputs: StackOutputs;
 let env: Record<string, string>;
@@ -64,10 +64,7 @@ function publisher() {
     LOG_LEVEL: 'WARN',
     ROWSTREAM_METRICS_SINK: `file:${emfPath}`,
   });
-  return createDimsPublisher({
-    config,
-    clients: awsClients({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL }),
-  });
+  return createDimsPublisher(config);
 }
 
 beforeAll(async () => {

@@ -25,6 +25,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyClients, type LocalClients, localClients } from '../../local/clients.ts';
 import { LOCAL_REGION, LOCAL_STAGE, localPaths } from '../../local/config.ts';
 import { provision } from '../../local/provision.ts';
+import { bodies, receiveUntil } from '../../testkit/sqs.ts';
+import { freshStack, requireLocalStack } from '../../testkit/stack.ts';
 import {
   ARCHIVE,
   archiveRetentionDays,
@@ -36,8 +38,6 @@ import {
   TABLES,
   TOPICS,
 } from '../../topology/topology.ts';
-import { bodies, receiveUntil } from './support/sqs.ts';
-import { freshStack, requireLocalStack } from './support/stack.ts';
 
 interface S3Notification {
   Event?: string;

@@ -35,9 +35,9 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/config.ts';
 import { seedCostExplorer } from '../../local/cost-explorer.ts';
 import { measurePutEvents } from '../../local/measure-put-events.ts';
 import { MOTO_FIXES, motoFixes } from '../../local/moto.ts';
+import { bodies, createTestQueue, receiveUntil } from '../../testkit/sqs.ts';
+import { freshStack } from '../../testkit/stack.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
-import { bodies, createTestQueue, receiveUntil } from './support/sqs.ts';
-import { freshStack } from './support/stack.ts';
 
 interface DeliveredEvent {
   version: string;

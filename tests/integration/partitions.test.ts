@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { javaPartitionOf } from '../../services/producer/adapters/kafka-placement.ts';
+import { awsClients } from '../../services/shared/aws.ts';
 import {
   getJob,
   type ProducerProcess,
@@ -11,11 +13,9 @@ import {
   startProducer,
   uploadJob,
   waitForJob,
-} from '../../bench/lib/producer-harness.ts';
-import { javaPartitionOf } from '../../services/producer/adapters/kafka-placement.ts';
-import { awsClients } from '../../services/shared/aws.ts';
+} from '../../testkit/producer.ts';
+import { freshStack } from '../../testkit/stack.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
-import { freshStack } from './support/stack.ts';
 
 /**
  * Order on multi-partition topics, on the real broker: an un-keyed job keeps total order on one

@@ -24,15 +24,18 @@ import type { JobRejected, JobStarted } from '../../events/catalog.ts';
 import { jobIdFor } from '../../events/ids.ts';
 import { destroyClients, type LocalClients, localClients } from '../../local/clients.ts';
 import { runSqsLambda } from '../../local/runner/sqs-lambda.ts';
-import { cacheKeyFor, type ObjectStorePort } from '../../services/planner/core.ts';
-import { createPlanner, type Planner, PlannerEnv, plannerFromDeps } from '../../services/planner/handler.ts';
+import { cacheKeyFor } from '../../services/planner/core.ts';
+import { createPlanner, type Planner, plannerFromDeps } from '../../services/planner/handler.ts';
+import type { ObjectStorePort } from '../../services/planner/ports.ts';
+import { PlannerEnv } from '../../services/planner/settings.ts';
 import { type AwsClients, awsClients } from '../../services/shared/aws.ts';
 import { loadConfig } from '../../services/shared/config.ts';
 import { JobRecord } from '../../services/shared/jobs.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 import { BufferedMetrics, MemorySink } from '../../services/shared/metrics.ts';
+import { serviceRuntime } from '../../services/shared/runtime.ts';
+import { freshStack, requireLocalStack } from '../../testkit/stack.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
-import { freshStack, requireLocalStack } from './support/stack.ts';
 
 /** An EventBridge envelope as a rule target queue receives it. */
 interface Delivered<D> {
@@ -59,12 +62,14 @@ beforeAll(async () => {
   const config = loadConfig(PlannerEnv, { ...stack.env, LOG_LEVEL: 'ERROR' });
   clients = awsClients({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL });
   sink = new MemorySink();
-  planner = createPlanner({
+  planner = createPlanner(
     config,
-    clients,
-    logger: createLogger('planner', { stage: config.ROWSTREAM_STAGE, level: 'ERROR' }),
-    metrics: new BufferedMetrics({ sink, defaultDimensions: { Service: 'planner', Stage: outputs.stage } }),
-  });
+    serviceRuntime('planner', config, {
+      clients,
+      log: createLogger('planner', { stage: config.ROWSTREAM_STAGE, level: 'ERROR' }),
+      metrics: new BufferedMetrics({ sink, defaultDimensions: { Service: 'planner', Stage: outputs.stage } }),
+    }),
+  );
   tmp = mkdtempSync(join(tmpdir(), 'rowstream-planner-it-'));
   // Provisioning put the bucket notification, which sends an s3:TestEvent: let the planner eat it so
   // every test starts from an empty planner queue.

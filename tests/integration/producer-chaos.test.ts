@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runChaos } from '../../bench/lib/producer-chaos.ts';
+import { awsClients } from '../../services/shared/aws.ts';
+import { runChaos } from '../../testkit/chaos.ts';
 import {
   REPO,
   readTopic,
@@ -10,11 +11,10 @@ import {
   startProducer,
   uploadJob,
   waitForJob,
-} from '../../bench/lib/producer-harness.ts';
-import { writeRowsFile } from '../../bench/lib/producer-rows.ts';
-import { awsClients } from '../../services/shared/aws.ts';
+} from '../../testkit/producer.ts';
+import { writeRowsFile } from '../../testkit/rows.ts';
+import { freshStack } from '../../testkit/stack.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
-import { freshStack } from './support/stack.ts';
 
 /**
  * Crash safety on the real broker: the CI-sized chaos run (200k rows, 3 SIGKILLs, one right after a

@@ -5,6 +5,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { parse as parseSync } from 'csv-parse/sync';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { awsClients } from '../../services/shared/aws.ts';
 import {
   getJob,
   type ProducerProcess,
@@ -15,10 +16,9 @@ import {
   startProducer,
   uploadJob,
   waitForJob,
-} from '../../bench/lib/producer-harness.ts';
-import { awsClients } from '../../services/shared/aws.ts';
+} from '../../testkit/producer.ts';
+import { freshStack } from '../../testkit/stack.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
-import { freshStack } from './support/stack.ts';
 
 /**
  * The producer end to end on the local stack: a real producer process (tsx services/producer/main.ts)

@@ -11,14 +11,6 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SubscribeCommand } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, type Message } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  getJob,
-  type ProducerProcess,
-  REPO,
-  readTopic,
-  startProducer,
-  waitForJob,
-} from '../../bench/lib/producer-harness.ts';
 import { jobIdFor } from '../../events/ids.ts';
 import { runSqsLambda } from '../../local/runner/sqs-lambda.ts';
 import { alarmDefinitions } from '../../monitoring/alarms.ts';
@@ -27,9 +19,17 @@ import { plannerFromEnv } from '../../services/planner/handler.ts';
 import { startReplay } from '../../services/replay/index.ts';
 import { awsClients } from '../../services/shared/aws.ts';
 import type { JobRecord } from '../../services/shared/jobs.ts';
+import {
+  getJob,
+  type ProducerProcess,
+  REPO,
+  readTopic,
+  startProducer,
+  waitForJob,
+} from '../../testkit/producer.ts';
+import { bodies, createTestQueue, receiveUntil, tapBus } from '../../testkit/sqs.ts';
+import { freshStack } from '../../testkit/stack.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
-import { bodies, createTestQueue, receiveUntil, tapBus } from './support/sqs.ts';
-import { freshStack } from './support/stack.ts';
 
 let outputs: StackOutputs;
 let env: Record<string, string>;

@@ -1,4 +1,4 @@
-import type { Logger } from '../../shared/logger.ts';
+import type { Log } from '../../shared/logger.ts';
 import { LeaseLostError } from '../errors.ts';
 import type { JobsStore } from '../ports.ts';
 
@@ -33,7 +33,7 @@ export class LeaseKeeper {
     private readonly jobs: JobsStore,
     private readonly s: LeaseSettings,
     private readonly now: () => number,
-    private readonly log: Logger,
+    private readonly log: Log,
   ) {
     this.lastProgressAt = now();
     this.renewedUntil = now() + s.leaseMs;

@@ -1,18 +1,19 @@
 import type { BusEntry, BusPort } from '../../../events/bus.ts';
+import type { AlarmRouterDeps } from '../../../services/alarm-router/core.ts';
+import { AlarmStateConflictError } from '../../../services/alarm-router/errors.ts';
 import type {
   AlarmMemory,
   AlarmRecheck,
-  AlarmRouterDeps,
   AlarmStatePort,
-  ClaimResult,
+  IdempotencyClaim,
   IdempotencyPort,
   NotificationMessage,
   NotifierPort,
   RecheckPort,
   SentRecord,
-} from '../../../services/alarm-router/core.ts';
-import { AlarmStateConflictError } from '../../../services/alarm-router/errors.ts';
+} from '../../../services/alarm-router/ports.ts';
 import { type RoutingOverrides, routingConfig } from '../../../services/alarm-router/routing.ts';
+import { NO_LOG } from '../../../services/shared/logger.ts';
 import { BufferedMetrics, MemorySink } from '../../../services/shared/metrics.ts';
 
 export const STAGE = 'unit';
@@ -29,7 +30,10 @@ export class MemoryIdempotency implements IdempotencyPort {
   >();
   /** Makes the next markSent calls fail (DynamoDB down right after the publish). */
   failMarkSent = 0;
-  async claim(key: string, o: { now: Date; leaseSeconds: number; ttlSeconds: number }): Promise<ClaimResult> {
+  async claim(
+    key: string,
+    o: { now: Date; leaseSeconds: number; ttlSeconds: number },
+  ): Promise<IdempotencyClaim> {
     const it = this.items.get(key);
     if (it?.status === 'DONE') return { status: 'done' };
     if (it && it.leaseUntil >= o.now.getTime()) return { status: 'busy' };
@@ -125,7 +129,7 @@ export function fakeDeps(overrides: RoutingOverrides = {}, now = () => new Date(
     notifier: new FakeNotifier(),
     bus: new FakeBus(),
     metrics,
-    log: { info() {}, warn() {} },
+    log: NO_LOG,
     now,
   } satisfies AlarmRouterDeps;
   return { deps, sink };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EnvironmentError } from '../../../cli/context.ts';
 import { bareEtag, type DropDeps, dropMetadata, runDrop } from '../../../cli/drop.ts';
-import type { JobsPort } from '../../../cli/jobs.ts';
+import type { JobsView } from '../../../cli/jobs.ts';
 import { lineView, type ProgressView } from '../../../cli/progress.ts';
 import { jobIdFor } from '../../../events/ids.ts';
 import type { JobRecord } from '../../../services/shared/jobs.ts';
@@ -14,7 +14,7 @@ function fakeDeps(records: (JobRecord | null)[], opts: { etag?: string; versionI
   const updates: string[] = [];
   const uploads: { key: string; metadata: Record<string, string> }[] = [];
   const asked: string[] = [];
-  const jobs: JobsPort = {
+  const jobs: JobsView = {
     async get(jobId) {
       asked.push(jobId);
       const r = records[Math.min(polls, records.length - 1)] ?? null;

@@ -1,18 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import type { BusEntry, BusPort } from '../../../events/bus.ts';
 import type { JobStatus } from '../../../events/catalog.ts';
-import type {
-  CostExplorerPort,
-  CostStatePort,
-  CostTrackerDeps,
-  JobsPort,
-  MonthToDate,
-  MtdState,
-} from '../../../services/cost-tracker/core.ts';
+import type { CostTrackerDeps } from '../../../services/cost-tracker/core.ts';
 import { monthToDatePeriod, runOnce, thresholdsReached } from '../../../services/cost-tracker/core.ts';
 import { PriceConfigError } from '../../../services/cost-tracker/errors.ts';
+import type {
+  CostExplorerPort,
+  CostJobsPort,
+  CostStatePort,
+  MonthToDate,
+  MtdState,
+} from '../../../services/cost-tracker/ports.ts';
 import { DEFAULT_PRICES, estimateCost, priceTable } from '../../../services/cost-tracker/prices.ts';
 import type { JobRecord } from '../../../services/shared/jobs.ts';
+import { NO_LOG } from '../../../services/shared/logger.ts';
 import { BufferedMetrics, MemorySink } from '../../../services/shared/metrics.ts';
 
 const GIB = 1024 ** 3;
@@ -132,7 +133,7 @@ describe('thresholds and periods', () => {
 
 // ---------------------------------------------------------------------------------------------------
 
-class MemoryJobs implements JobsPort {
+class MemoryJobs implements CostJobsPort {
   readonly costs = new Map<string, { estimatedCostUsd: number; finalCostUsd?: number }>();
   constructor(readonly jobs: JobRecord[]) {}
   async *byStatus(status: JobStatus, o: { updatedAfter?: string } = {}) {
@@ -191,7 +192,7 @@ function setup(jobs: JobRecord[], answer: MonthToDate, budget: number | null = 5
     state: new MemoryState(),
     bus: new FakeBus(),
     metrics: new BufferedMetrics({ sink, defaultDimensions: { Service: 'cost-tracker', Stage: 'unit' } }),
-    log: { info() {}, warn() {} },
+    log: NO_LOG,
     settings: {
       stage: 'unit',
       prices: ROUND_PRICES,

@@ -7,17 +7,20 @@ import {
   beyondTolerance,
   compareSnapshots,
   type DimsDeps,
-  type InventoryJobsPort,
-  type ObjectEntry,
-  type ObjectsPort,
   oldestUnprocessed,
   runOnce,
-  type Snapshot,
-  type SnapshotsPort,
   summarizePrefix,
 } from '../../../services/dims-publisher/core.ts';
 import { parseDefinition } from '../../../services/dims-publisher/definition.ts';
 import { InventoryDefinitionError } from '../../../services/dims-publisher/errors.ts';
+import type {
+  InventoryJobsPort,
+  ObjectEntry,
+  ObjectsPort,
+  Snapshot,
+  SnapshotsPort,
+} from '../../../services/dims-publisher/ports.ts';
+import { NO_LOG } from '../../../services/shared/logger.ts';
 import { BufferedMetrics, MemorySink } from '../../../services/shared/metrics.ts';
 
 const shipped = readFileSync(new URL('../../../inventory/metrics.yaml', import.meta.url), 'utf8');
@@ -241,7 +244,7 @@ describe('runOnce', () => {
       snapshots: new MemorySnapshots(previous),
       bus: new FakeBus(),
       metrics: new BufferedMetrics({ sink, defaultDimensions: { Service: 'dims-publisher', Stage: 'unit' } }),
-      log: { info() {}, warn() {} },
+      log: NO_LOG,
     } satisfies DimsDeps;
     return { deps, sink };
   }

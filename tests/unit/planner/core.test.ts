@@ -1,15 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { BusEntry, BusPort } from '../../../events/bus.ts';
 import { jobIdFor } from '../../../events/ids.ts';
-import type {
-  CachedCount,
-  ObjectHead,
-  ObjectStorePort,
-  PlannerDeps,
-} from '../../../services/planner/core.ts';
+import type { PlannerDeps } from '../../../services/planner/core.ts';
 import { plannerFromDeps } from '../../../services/planner/handler.ts';
 import { readHeader } from '../../../services/planner/header.ts';
+import type { CachedCount, ObjectHead, ObjectStorePort } from '../../../services/planner/ports.ts';
 import type { JobRecord } from '../../../services/shared/jobs.ts';
+import { NO_LOG } from '../../../services/shared/logger.ts';
 import { BufferedMetrics, MemorySink } from '../../../services/shared/metrics.ts';
 
 interface FakeObject {
@@ -75,7 +72,7 @@ function fakes() {
       },
     },
     metrics: new BufferedMetrics({ sink, defaultDimensions: { Service: 'planner', Stage: 't' } }),
-    log: { debug() {}, info() {}, warn() {}, error() {} },
+    log: NO_LOG,
     settings: {
       inboundPrefix: 'inbound/',
       partSize: 16,

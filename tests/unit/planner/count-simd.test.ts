@@ -3,7 +3,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { rng, trickyCsv } from '../../../bench/lib/gen-csv.ts';
 import { compileWat, GENERATED_PATH, renderModule } from '../../../scripts/build-wasm.ts';
 import {
   foldRanges,
@@ -14,6 +13,7 @@ import {
 } from '../../../services/planner/count.ts';
 import { SLICE_BYTES, simdKernel } from '../../../services/planner/count-simd.ts';
 import { readHeader } from '../../../services/planner/header.ts';
+import { rng, trickyCsv } from '../../../testkit/csv.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => JSON.stringify(new TextDecoder().decode(b)).slice(0, 300);

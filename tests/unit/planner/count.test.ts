@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { rng, trickyCsv } from '../../../bench/lib/gen-csv.ts';
 import { countRegion, countRows, foldRanges, scanRange } from '../../../services/planner/count.ts';
 import { readHeader } from '../../../services/planner/header.ts';
+import { rng, trickyCsv } from '../../../testkit/csv.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 

@@ -1,8 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { parse as parseSync } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { trickyCsv } from '../../../bench/lib/gen-csv.ts';
-import { describeCsv } from '../../../bench/lib/producer-harness.ts';
 import {
   decodeRow,
   type RawRow,
@@ -11,6 +9,8 @@ import {
   splitQuoted,
   valueEncoder,
 } from '../../../services/producer/rows.ts';
+import { trickyCsv } from '../../../testkit/csv.ts';
+import { describeCsv } from '../../../testkit/producer.ts';
 
 function splitAll(buf: Buffer, startOffset: number, chunk: number, maxRecordBytes = 1 << 20): RawRow[] {
   const s = new RowSplitter({ rowsBefore: 0, startOffset, delimiter: ',', maxRecordBytes });

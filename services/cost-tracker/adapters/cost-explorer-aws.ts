@@ -3,14 +3,14 @@ import {
   type Expression,
   GetCostAndUsageCommand,
 } from '@aws-sdk/client-cost-explorer';
-import type { CostExplorerPort, MonthToDate } from '../core.ts';
+import type { CostExplorerPort, MonthToDate } from '../ports.ts';
 
 /**
  * {@link CostExplorerPort} over GetCostAndUsage (MONTHLY, UnblendedCost), filtered by cost allocation
  * tags. Emulators without Cost Explorer answer with an error or no results: that is reported as
  * unavailable (with the reason), never as a cost of 0.
  */
-export function costExplorer(client: CostExplorerClient): CostExplorerPort {
+export function awsCostExplorer(client: CostExplorerClient): CostExplorerPort {
   return {
     async monthToDate({ start, end, tags }): Promise<MonthToDate> {
       const filters: Expression[] = Object.entries(tags).map(([Key, value]) => ({

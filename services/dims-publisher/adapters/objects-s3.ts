@@ -1,5 +1,5 @@
 import { ListObjectsV2Command, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { ObjectEntry, ObjectsPort } from '../core.ts';
+import type { ObjectEntry, ObjectsPort } from '../ports.ts';
 
 const etagOf = (raw: string | undefined) => (raw ?? '').replace(/"/g, '');
 

@@ -1,5 +1,5 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import type { NotificationMessage, NotifierPort } from '../core.ts';
+import type { NotificationMessage, NotifierPort } from '../ports.ts';
 
 /** {@link NotifierPort} over SNS Publish; attributes become String message attributes (filter policies). */
 export function snsNotifier(client: SNSClient): NotifierPort {

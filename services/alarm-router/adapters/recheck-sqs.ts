@@ -1,5 +1,5 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { RecheckPort } from '../core.ts';
+import type { RecheckPort } from '../ports.ts';
 
 /**
  * {@link RecheckPort} over the router's own queue: a delayed message (SQS DelaySeconds, at most 900)

@@ -1,11 +1,6 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { AlarmMemory, AlarmStatePort, ClaimResult, IdempotencyPort, SentRecord } from '../core.ts';
-import { AlarmStateConflictError } from '../errors.ts';
-
-const isConditionFailure = (e: unknown) =>
-  e instanceof ConditionalCheckFailedException ||
-  (e as { name?: string })?.name === 'ConditionalCheckFailedException';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { isConditionFailure } from '../../shared/dynamo.ts';
+import type { IdempotencyClaim, IdempotencyPort, SentRecord } from '../ports.ts';
 
 /**
  * Idempotency keys in the state table: `{ pk, status: IN_PROGRESS|DONE, leaseUntil, expiresAt, sent? }`.
@@ -14,7 +9,7 @@ const isConditionFailure = (e: unknown) =>
  */
 export function dynamoIdempotency(doc: DynamoDBDocumentClient, table: string): IdempotencyPort {
   return {
-    async claim(key, { now, leaseSeconds, ttlSeconds }): Promise<ClaimResult> {
+    async claim(key, { now, leaseSeconds, ttlSeconds }): Promise<IdempotencyClaim> {
       const nowMs = now.getTime();
       try {
         const out = await doc.send(
@@ -82,47 +77,6 @@ export function dynamoIdempotency(doc: DynamoDBDocumentClient, table: string): I
         .catch((error: unknown) => {
           if (!isConditionFailure(error)) throw error;
         });
-    },
-  };
-}
-
-/** Per-alarm memory in the state table (`pk = alarm#<name>`), written with optimistic versions. */
-export function dynamoAlarmState(
-  doc: DynamoDBDocumentClient,
-  table: string,
-  ttlSeconds: number,
-): AlarmStatePort {
-  return {
-    async get(alarmName) {
-      const out = await doc.send(
-        new GetCommand({ TableName: table, Key: { pk: `alarm#${alarmName}` }, ConsistentRead: true }),
-      );
-      if (!out.Item) return null;
-      const { pk: _pk, expiresAt: _e, ...memory } = out.Item;
-      return memory as AlarmMemory;
-    },
-    async put(memory, expectedVersion) {
-      try {
-        await doc.send(
-          new PutCommand({
-            TableName: table,
-            Item: {
-              pk: `alarm#${memory.alarmName}`,
-              ...memory,
-              expiresAt: Math.floor(Date.now() / 1000) + ttlSeconds,
-            },
-            ...(expectedVersion === null
-              ? { ConditionExpression: 'attribute_not_exists(pk)' }
-              : {
-                  ConditionExpression: 'version = :v',
-                  ExpressionAttributeValues: { ':v': expectedVersion },
-                }),
-          }),
-        );
-      } catch (error) {
-        if (isConditionFailure(error)) throw new AlarmStateConflictError(memory.alarmName);
-        throw error;
-      }
     },
   };
 }

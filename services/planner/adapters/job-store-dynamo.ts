@@ -1,34 +1,7 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { isConditionFailure } from '../../shared/dynamo.ts';
 import { JobRecord } from '../../shared/jobs.ts';
-import type { CachedCount, CountCachePort, JobStorePort } from '../core.ts';
-
-const isConditionFailed = (e: unknown) =>
-  e instanceof ConditionalCheckFailedException || (e as Error).name === 'ConditionalCheckFailedException';
-
-/** {@link CountCachePort} over the counts table (pk cacheKey). */
-export function dynamoCountCache(doc: DynamoDBDocumentClient, table: string): CountCachePort {
-  return {
-    async get(cacheKey) {
-      const out = await doc.send(
-        new GetCommand({ TableName: table, Key: { cacheKey }, ConsistentRead: true }),
-      );
-      const item = out.Item;
-      if (!item || typeof item.totalRows !== 'number') return null;
-      return {
-        totalRows: item.totalRows,
-        header: item.header as string[],
-        dataOffset: item.dataOffset as number,
-        size: item.size as number,
-        delimiter: typeof item.delimiter === 'string' ? item.delimiter : ',',
-        countedAt: String(item.countedAt),
-      };
-    },
-    async put(cacheKey, value: CachedCount) {
-      await doc.send(new PutCommand({ TableName: table, Item: { cacheKey, ...value } }));
-    },
-  };
-}
+import type { JobStorePort } from '../ports.ts';
 
 /** {@link JobStorePort} over the jobs table: conditional writes only. */
 export function dynamoJobStore(doc: DynamoDBDocumentClient, table: string): JobStorePort {
@@ -48,7 +21,7 @@ export function dynamoJobStore(doc: DynamoDBDocumentClient, table: string): JobS
         );
         return true;
       } catch (e) {
-        if (isConditionFailed(e)) return false;
+        if (isConditionFailure(e)) return false;
         throw e;
       }
     },
@@ -66,7 +39,7 @@ export function dynamoJobStore(doc: DynamoDBDocumentClient, table: string): JobS
           }),
         );
       } catch (e) {
-        if (!isConditionFailed(e)) throw e;
+        if (!isConditionFailure(e)) throw e;
       }
     },
   };

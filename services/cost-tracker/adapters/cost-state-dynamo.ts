@@ -1,5 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { CostStatePort, MtdState } from '../core.ts';
+import { isConditionFailure } from '../../shared/dynamo.ts';
+import type { CostStatePort, MtdState } from '../ports.ts';
 
 const MTD_KEY = 'cost#mtd';
 const budgetKey = (month: string, threshold: number) => `budget#${month}#${threshold}`;
@@ -41,7 +42,7 @@ export function dynamoCostState(doc: DynamoDBDocumentClient, table: string): Cos
           }),
         )
         .catch((error: unknown) => {
-          if ((error as { name?: string }).name !== 'ConditionalCheckFailedException') throw error;
+          if (!isConditionFailure(error)) throw error;
         });
     },
   };

@@ -4,7 +4,7 @@ import {
   HeadObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import type { ObjectHead, ObjectStorePort, ObjectVersionRef } from '../core.ts';
+import type { ObjectHead, ObjectStorePort, ObjectVersionRef } from '../ports.ts';
 
 const NOT_FOUND = new Set(['NotFound', 'NoSuchKey', 'NoSuchVersion', 'MethodNotAllowed']);
 

@@ -2,10 +2,11 @@ import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamod
 import type { JobStatus } from '../../../events/catalog.ts';
 import { JobRecord } from '../../shared/jobs.ts';
 import { jobsByStatus } from '../../shared/jobs-table.ts';
-import type { JobsPort, LogPort } from '../core.ts';
+import type { Log } from '../../shared/logger.ts';
+import type { CostJobsPort } from '../ports.ts';
 
-/** {@link JobsPort} over the jobs table and its GSI byStatus (status, updatedAt; projection ALL). */
-export function dynamoJobs(doc: DynamoDBDocumentClient, table: string, log: LogPort): JobsPort {
+/** {@link CostJobsPort} over the jobs table and its GSI byStatus (status, updatedAt; projection ALL). */
+export function dynamoCostJobs(doc: DynamoDBDocumentClient, table: string, log: Log): CostJobsPort {
   return {
     async *byStatus(status: JobStatus, options = {}) {
       const query = options.updatedAfter ? { updatedAfter: options.updatedAfter } : {};

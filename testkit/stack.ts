@@ -1,14 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import {
-  LOCAL_CREDENTIALS,
-  LOCAL_REGION,
-  localEndpoints,
-  PORT_ENV,
-  portsFromEnv,
-} from '../../../local/config.ts';
-import { portAnswers } from '../../../local/processes.ts';
-import { provision } from '../../../local/provision.ts';
-import { type StackOutputs, serviceEnvironment } from '../../../topology/topology.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, localEndpoints, PORT_ENV, portsFromEnv } from '../local/config.ts';
+import { portAnswers } from '../local/processes.ts';
+import { provision } from '../local/provision.ts';
+import { type StackOutputs, serviceEnvironment } from '../topology/topology.ts';
 
 /** A stage name no other test file uses: `t` + 6 random lowercase hex characters by default. */
 export function uniqueStage(prefix = 't'): string {

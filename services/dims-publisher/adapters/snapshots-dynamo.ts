@@ -1,5 +1,5 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { Snapshot, SnapshotsPort } from '../core.ts';
+import type { Snapshot, SnapshotsPort } from '../ports.ts';
 
 const LATEST = 'inventory#latest';
 

@@ -7,9 +7,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { readLastCommitted } from '../../services/producer/adapters/kafka-scan.ts';
-import { awsClients } from '../../services/shared/aws.ts';
-import type { StackOutputs } from '../../topology/topology.ts';
+import { readLastCommitted } from '../services/producer/adapters/kafka-scan.ts';
+import { awsClients } from '../services/shared/aws.ts';
+import type { StackOutputs } from '../topology/topology.ts';
 import {
   getJob,
   type ProducerProcess,
@@ -19,8 +19,8 @@ import {
   startProducer,
   uploadJob,
   waitForJob,
-} from './producer-harness.ts';
-import { rowLine, rowValue, writeRowsFile } from './producer-rows.ts';
+} from './producer.ts';
+import { rowLine, rowValue, writeRowsFile } from './rows.ts';
 
 export interface ChaosOptions {
   readonly outputs: StackOutputs;

@@ -13,11 +13,11 @@ import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Kafka, logLevel } from 'kafkajs';
-import type { JobOptions, JobStarted } from '../../events/catalog.ts';
-import { eventIdFor, jobIdFor } from '../../events/ids.ts';
-import type { JobRecord } from '../../services/shared/jobs.ts';
+import type { JobOptions, JobStarted } from '../events/catalog.ts';
+import { eventIdFor, jobIdFor } from '../events/ids.ts';
+import type { JobRecord } from '../services/shared/jobs.ts';
 
-export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Header fields and the byte offset of the first data row (after BOM and the header record). */
 export function describeCsv(head: Buffer, delimiter = ','): { header: string[]; dataOffset: number } {

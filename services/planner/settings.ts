@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { PREFIXES } from '../../topology/topology.ts';
+import { boolFromEnv, CommonEnv, intFromEnv, loadConfig } from '../shared/config.ts';
+import type { PlannerSettings } from './core.ts';
+
+/** Every planner setting (documented in docs/planner.md). */
+export const PlannerEnv = CommonEnv.extend({
+  ROWSTREAM_BUS_NAME: z.string().min(1),
+  ROWSTREAM_JOBS_TABLE: z.string().min(1),
+  ROWSTREAM_COUNTS_TABLE: z.string().min(1),
+  ROWSTREAM_INBOUND_PREFIX: z.string().min(1).default(PREFIXES.inbound),
+  ROWSTREAM_DEFAULT_TOPIC: z.string().min(1).default('rowstream.rows'),
+  ROWSTREAM_DEFAULT_FORMAT: z.enum(['json', 'csv']).default('json'),
+  ROWSTREAM_DEFAULT_KEY_COLUMN: z.string().optional(),
+  ROWSTREAM_DEFAULT_FAIL_ON_BAD_ROW: boolFromEnv(false),
+  ROWSTREAM_DEFAULT_DELIMITER: z.string().length(1).default(','),
+  /** Range size for counting; objects up to this size are read in one stream. */
+  ROWSTREAM_PLANNER_PART_MB: intFromEnv(64),
+  ROWSTREAM_PLANNER_CONCURRENCY: intFromEnv(4),
+  ROWSTREAM_PLANNER_READ_TAGS: boolFromEnv(true),
+});
+export type PlannerConfig = z.infer<typeof PlannerEnv>;
+
+/** Parses the planner's settings (fails fast naming a missing or wrong one). */
+export function loadPlannerConfig(env: NodeJS.ProcessEnv): PlannerConfig {
+  return loadConfig(PlannerEnv, env);
+}
+
+/** What the core reads of the settings. */
+export function plannerSettings(config: PlannerConfig): PlannerSettings {
+  return {
+    inboundPrefix: config.ROWSTREAM_INBOUND_PREFIX,
+    partSize: config.ROWSTREAM_PLANNER_PART_MB * 1024 * 1024,
+    concurrency: config.ROWSTREAM_PLANNER_CONCURRENCY,
+    defaults: {
+      topic: config.ROWSTREAM_DEFAULT_TOPIC,
+      format: config.ROWSTREAM_DEFAULT_FORMAT,
+      keyColumn: config.ROWSTREAM_DEFAULT_KEY_COLUMN || null,
+      failOnBadRow: config.ROWSTREAM_DEFAULT_FAIL_ON_BAD_ROW,
+      delimiter: config.ROWSTREAM_DEFAULT_DELIMITER,
+    },
+  };
+}
