@@ -42,6 +42,8 @@ export async function freshStack(
   const outputs = await provision({ stage: uniqueStage(prefix), region: LOCAL_REGION, endpoint, brokers });
   const env: Record<string, string> = {
     ...serviceEnvironment(outputs),
+    // What the local runner sets for the local stage: any topic but Kafka's internal ones.
+    ROWSTREAM_ALLOWED_TOPICS: '*',
     AWS_ENDPOINT_URL: endpoint,
     AWS_REGION: LOCAL_REGION,
     AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,

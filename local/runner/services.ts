@@ -107,6 +107,8 @@ export function serviceEnv(
     ROWSTREAM_METRICS_SINK: `file:${paths.of(name).metrics}`,
     ROWSTREAM_STATE_DIR: paths.stateDir,
     ROWSTREAM_SCHEDULE_SPEEDUP: base.ROWSTREAM_SCHEDULE_SPEEDUP ?? '1',
+    // The local stage may write to any topic (the demo and `rowstream drop --topic`), never `__*`.
+    ROWSTREAM_ALLOWED_TOPICS: base.ROWSTREAM_ALLOWED_TOPICS ?? '*',
     LOG_LEVEL: base.LOG_LEVEL ?? 'INFO',
     // The local dashboard is live (polls every 1.5 s): the producer's default 10 s EMF flush would make
     // its throughput chart step. Only a default: an explicit setting wins.

@@ -6,11 +6,44 @@ import type { JobRecord } from '../shared/jobs.ts';
 import type { Log } from '../shared/logger.ts';
 import type { MetricsPort } from '../shared/metrics.ts';
 import { countRegion } from './count.ts';
-import { NotCsvError, type Position, RejectedObjectError } from './errors.ts';
-import { type HeaderInfo, MAX_HEADER_BYTES, readHeader } from './header.ts';
+import {
+  BadHeaderError,
+  HeaderLooksLikeDataError,
+  NotCsvError,
+  type Position,
+  RejectedObjectError,
+} from './errors.ts';
+import {
+  dataLikeHeader,
+  type HeaderInfo,
+  MAX_HEADER_BYTES,
+  MAX_HEADER_JSON_BYTES,
+  readHeader,
+} from './header.ts';
 import type { ObjectCreated } from './notification.ts';
-import { type OptionDefaults, rawOverrides, resolveDelimiter, resolveOptions } from './options.ts';
+import {
+  type HeaderMode,
+  type OptionDefaults,
+  rawOverrides,
+  resolveDelimiter,
+  resolveHeaderMode,
+  resolveOptions,
+} from './options.ts';
 import type { CountCachePort, JobStorePort, ObjectHead, ObjectStorePort, ObjectVersionRef } from './ports.ts';
+
+/**
+ * The header travels in JobStarted (EventBridge: 256 KB per entry), the job record and the counts
+ * cache (DynamoDB: 400 KB per item); above this it is rejected with the reason (docs/planner.md).
+ */
+function checkHeaderSize(header: readonly string[], headerStart: number): void {
+  const bytes = Buffer.byteLength(JSON.stringify(header));
+  if (bytes > MAX_HEADER_JSON_BYTES) {
+    throw new BadHeaderError(
+      `the header is too large to travel in events and job records: ${header.length} columns, ${bytes} bytes as JSON (limit ${MAX_HEADER_JSON_BYTES})`,
+      headerStart,
+    );
+  }
+}
 
 export interface PlannerSettings {
   readonly inboundPrefix: string;
@@ -43,16 +76,55 @@ export type PlanOutcome =
   | { readonly kind: 'duplicate'; readonly jobId: string; readonly republished: boolean }
   | { readonly kind: 'rejected'; readonly jobId: string; readonly reason: RejectionReason };
 
-/** Which keys become jobs. gzip is rejected, not ignored, so the uploader hears why nothing happened. */
-export function classifyKey(key: string, inboundPrefix: string): 'csv' | 'gzip' | 'other' {
-  if (!key.startsWith(inboundPrefix) || key.endsWith('/')) return 'other';
+/**
+ * What happens to a key: outside the inbound prefix it is not ours (ignored); under it, a `.csv` (any
+ * case) is read, anything else becomes a JobRejected NOT_CSV saying why, so no upload goes unanswered.
+ */
+export type KeyClass =
+  | { readonly kind: 'outside' }
+  | { readonly kind: 'csv' }
+  | { readonly kind: 'refused'; readonly message: string };
+
+const COMPRESSED = [
+  '.gz',
+  '.gzip',
+  '.zst',
+  '.zstd',
+  '.zip',
+  '.bz2',
+  '.xz',
+  '.lz4',
+  '.snappy',
+  '.7z',
+  '.tar',
+  '.tgz',
+];
+
+export function classifyKey(key: string, inboundPrefix: string): KeyClass {
+  if (!key.startsWith(inboundPrefix)) return { kind: 'outside' };
+  if (key.endsWith('/')) {
+    return { kind: 'refused', message: 'a folder marker (key ending in /) is not a file: nothing to stream' };
+  }
   const lower = key.toLowerCase();
-  if (lower.endsWith('.csv')) return 'csv';
-  if (lower.endsWith('.csv.gz')) return 'gzip';
-  return 'other';
+  if (lower.endsWith('.csv')) return { kind: 'csv' };
+  const ext = COMPRESSED.find((x) => lower.endsWith(x));
+  if (ext) {
+    return {
+      kind: 'refused',
+      message: `compressed files (${ext}) are not supported: upload the plain .csv (resume needs byte offsets in the plain text)`,
+    };
+  }
+  return {
+    kind: 'refused',
+    message: 'only keys ending in .csv are read: rename the file to .csv if it is CSV',
+  };
 }
 
-export const cacheKeyFor = (bucket: string, key: string, etag: string) => `${bucket}/${key}/${etag}`;
+/** Bumped when the row grammar changes, so counts cached under an older grammar are not reused. */
+const GRAMMAR_TAG = 'g2';
+
+export const cacheKeyFor = (bucket: string, key: string, etag: string, headerMode: HeaderMode = 'auto') =>
+  `${bucket}/${key}/${etag}/${GRAMMAR_TAG}${headerMode === 'none' ? '-noheader' : ''}`;
 
 /**
  * Plans one created object: HEAD, header, row count (cached by ETag), job record, JobStarted. Bad
@@ -66,13 +138,16 @@ export async function planObject(deps: PlannerDeps, n: ObjectCreated): Promise<P
     log.info('ignored: not an ObjectCreated event', { bucket: n.bucket, key: n.key, eventName: n.eventName });
     return { kind: 'ignored', reason: 'not ObjectCreated' };
   }
-  const kind = classifyKey(n.key, settings.inboundPrefix);
-  if (kind === 'other') {
-    log.info('ignored: not a .csv under the inbound prefix', { bucket: n.bucket, key: n.key });
-    return { kind: 'ignored', reason: 'not an inbound .csv' };
+  const keyClass = classifyKey(n.key, settings.inboundPrefix);
+  if (keyClass.kind === 'outside') {
+    log.info('ignored: not under the inbound prefix', { bucket: n.bucket, key: n.key });
+    return { kind: 'ignored', reason: 'not under the inbound prefix' };
   }
 
-  const head = await deps.store.head({ bucket: n.bucket, key: n.key, versionId: n.versionId });
+  const notified: ObjectVersionRef = { bucket: n.bucket, key: n.key, versionId: n.versionId };
+  let head = await deps.store.head(notified);
+  if (head && n.versionId && deps.store.deletedSince && (await deps.store.deletedSince(notified)))
+    head = null;
   if (!head) {
     const jobId = jobIdFor(n.bucket, n.key, { versionId: n.versionId, etag: n.etag ?? 'unknown' });
     return reject(deps, now(), {
@@ -85,7 +160,7 @@ export async function planObject(deps: PlannerDeps, n: ObjectCreated): Promise<P
       contentType: null,
       error: new RejectedObjectError(
         'OBJECT_NOT_FOUND',
-        `s3://${n.bucket}/${n.key}${n.versionId ? ` (version ${n.versionId})` : ''} no longer exists: it was deleted or overwritten before it could be read`,
+        `s3://${n.bucket}/${n.key}${n.versionId ? ` (version ${n.versionId})` : ''} no longer exists: it was deleted (or overwritten) before it could be read`,
       ),
     });
   }
@@ -107,11 +182,17 @@ export async function planObject(deps: PlannerDeps, n: ObjectCreated): Promise<P
     contentType: head.contentType,
   };
   try {
-    if (kind === 'gzip') throw new NotCsvError('gzip is not supported: upload the plain .csv');
+    if (keyClass.kind === 'refused') throw new NotCsvError(keyClass.message);
     const tags = await deps.store.tags(ref);
     const overrides = rawOverrides(head.metadata, tags);
     const delimiter = resolveDelimiter(overrides, settings.defaults);
-    const counted = await countObject(deps, ref, head, delimiter);
+    const headerMode = resolveHeaderMode(overrides);
+    const counted = await countObject(deps, ref, head, delimiter, headerMode);
+    if (headerMode === 'auto') {
+      const why = dataLikeHeader(counted.header);
+      if (why) throw new HeaderLooksLikeDataError(why, counted.headerStart);
+    }
+    checkHeaderSize(counted.header, counted.headerStart);
     const { topic, options } = resolveOptions(overrides, settings.defaults, counted.header);
     return await createPlanned(deps, now(), { ...base, ...counted, topic, options });
   } catch (e) {
@@ -123,6 +204,8 @@ export async function planObject(deps: PlannerDeps, n: ObjectCreated): Promise<P
 
 interface Counted {
   readonly header: string[];
+  /** Where the header record starts (for positions in rejections). */
+  readonly headerStart: number;
   readonly dataOffset: number;
   readonly totalRows: number;
   readonly cacheHit: boolean;
@@ -133,8 +216,9 @@ async function countObject(
   ref: ObjectVersionRef,
   head: ObjectHead,
   delimiter: string,
+  headerMode: HeaderMode,
 ): Promise<Counted> {
-  const cacheKey = cacheKeyFor(ref.bucket, ref.key, head.etag);
+  const cacheKey = cacheKeyFor(ref.bucket, ref.key, head.etag, headerMode);
   const cached = await deps.cache.get(cacheKey);
   const props = { bucket: ref.bucket, key: ref.key, etag: head.etag };
   if (cached && cached.size === head.size && cached.delimiter === delimiter) {
@@ -142,21 +226,29 @@ async function countObject(
     deps.log.info('row count from cache', { ...props, totalRows: cached.totalRows });
     return {
       header: cached.header,
+      // Not cached: only used in rejection positions, and the data starts after the header anyway.
+      headerStart: headerMode === 'none' ? cached.dataOffset : 0,
       dataOffset: cached.dataOffset,
       totalRows: cached.totalRows,
       cacheHit: true,
     };
   }
   const started = performance.now();
-  const info: HeaderInfo = readHeader(
+  const read: HeaderInfo = readHeader(
     await readPrefix(deps.store, ref, Math.min(head.size, MAX_HEADER_BYTES)),
     head.size,
     delimiter,
+    { checkNames: headerMode !== 'none' },
   );
+  // No header: the first record is data, its columns are named col_1..col_N.
+  const info: HeaderInfo =
+    headerMode === 'none'
+      ? { ...read, header: read.header.map((_, i) => `col_${i + 1}`), dataOffset: read.headerStart }
+      : read;
   const totalRows = await countRegion(
     (start, end) => deps.store.read(ref, start, end),
     { dataOffset: info.dataOffset, size: head.size },
-    { partSize: deps.settings.partSize, concurrency: deps.settings.concurrency },
+    { partSize: deps.settings.partSize, concurrency: deps.settings.concurrency, delimiter },
   );
   const ms = performance.now() - started;
   deps.metrics.record('RowsCounted', totalRows, 'Count', { properties: props });
@@ -171,7 +263,13 @@ async function countObject(
     delimiter,
     countedAt: new Date().toISOString(),
   });
-  return { header: info.header, dataOffset: info.dataOffset, totalRows, cacheHit: false };
+  return {
+    header: info.header,
+    headerStart: info.headerStart,
+    dataOffset: info.dataOffset,
+    totalRows,
+    cacheHit: false,
+  };
 }
 
 async function readPrefix(store: ObjectStorePort, ref: ObjectVersionRef, n: number): Promise<Uint8Array> {

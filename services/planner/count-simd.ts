@@ -27,6 +27,11 @@ export interface SimdScan {
   newlinesOdd: number;
   empties: number;
   emptiesOdd: number;
+  /** CR bytes, and LFs right after a CR: a difference means a bare CR (count.ts then counts exactly). */
+  crs: number;
+  crlfs: number;
+  /** Bit 0: a quote opened mid-field if the range starts outside quotes; bit 1: if it starts inside. */
+  stray: number;
   parity: 0 | 1;
 }
 
@@ -34,12 +39,13 @@ export interface SimdKernel {
   /**
    * Scans the longest prefix of `chunk` made of whole 64-byte blocks and returns its length (the
    * caller scans the rest). `prev1`/`prev2` are the one/two bytes before `chunk` (-1 = none),
-   * `parity` the quote parity before it. Adds the counts into `out` and sets `out.parity`.
+   * `parity` the quote parity before it, `delim` the delimiter byte. Adds the counts into `out` (ORs
+   * the stray flags) and sets `out.parity`.
    */
-  scan(chunk: Uint8Array, prev1: number, prev2: number, parity: 0 | 1, out: SimdScan): number;
+  scan(chunk: Uint8Array, prev1: number, prev2: number, parity: 0 | 1, out: SimdScan, delim: number): number;
 }
 
-type ScanFn = (p: number, blocks: number, parity: number) => number;
+type ScanFn = (p: number, blocks: number, parity: number, delim: number) => number;
 
 let cached: SimdKernel | null | undefined;
 
@@ -66,16 +72,16 @@ function instantiate(): SimdKernel | null {
 function createKernel(memory: WebAssembly.Memory, scanFn: ScanFn): SimdKernel {
   // Views are rebuilt after memory.grow, which detaches the old buffer.
   let heap = new Uint8Array(memory.buffer);
-  let results = new Uint32Array(memory.buffer, 0, 4);
+  let results = new Uint32Array(memory.buffer, 0, 7);
   const ensure = (bytes: number) => {
     const need = DATA + bytes;
     if (need <= memory.buffer.byteLength) return;
     memory.grow(Math.ceil((need - memory.buffer.byteLength) / PAGE));
     heap = new Uint8Array(memory.buffer);
-    results = new Uint32Array(memory.buffer, 0, 4);
+    results = new Uint32Array(memory.buffer, 0, 7);
   };
   return {
-    scan(chunk, prev1, prev2, parity, out) {
+    scan(chunk, prev1, prev2, parity, out, delim) {
       const total = chunk.length - (chunk.length % BLOCK);
       let p = parity;
       for (let off = 0; off < total; off += SLICE_BYTES) {
@@ -88,11 +94,14 @@ function createKernel(memory: WebAssembly.Memory, scanFn: ScanFn): SimdKernel {
         heap[DATA - 1] = Math.max(b1, 0);
         heap[DATA - 2] = Math.max(b2, 0);
         heap.set(off === 0 && n === chunk.length ? chunk : chunk.subarray(off, off + n), DATA);
-        p = scanFn(DATA, n / BLOCK, p) as 0 | 1;
+        p = scanFn(DATA, n / BLOCK, p, delim) as 0 | 1;
         out.newlines += results[0]!;
         out.newlinesOdd += results[1]!;
         out.empties += results[2]!;
         out.emptiesOdd += results[3]!;
+        out.crs += results[4]!;
+        out.crlfs += results[5]!;
+        out.stray |= results[6]!;
       }
       out.parity = p;
       return total;

@@ -2,17 +2,19 @@
  * Quote-aware CSV row counting over bytes, in one pass or over byte ranges counted independently
  * (in parallel) and folded left to right.
  *
- * What counts as a row (the producer reads with csv-parse `skip_empty_lines: true` and must agree):
- * - records end at `\n` outside quotes; `\r\n` ends a record the same way (the `\r` belongs to the
- *   terminator). A bare `\r` is data, not a line end (classic-Mac files are not supported).
+ * What counts as a row is the one grammar of services/shared/csv.ts, which the producer splits with.
+ * This file computes it fast by quote parity, which equals the grammar whenever (a) every line ends
+ * with `\n` or `\r\n` (no bare `\r`) and (b) every quote that opens a quoted field by parity stands at
+ * a field start (after the delimiter, a line end, or a quote: `""`). Then:
+ * - records end at `\n` outside quotes; `\r\n` ends a record the same way.
  * - `"` toggles "inside a quoted field"; `""` inside quotes toggles twice, so it needs no special case.
- *   A `"` in the middle of an unquoted field also toggles: such a file is malformed (csv-parse throws on
- *   it too) and its count is whatever the parity gives.
  * - an empty line is skipped: a terminator with nothing before it since the previous terminator, i.e.
  *   `\n` or `\r\n` right after another record's `\n` (or right at the start of the counted region).
  *   A line of spaces, or `""`, is a row (one field), as in csv-parse and Python's csv module.
  * - a last record without a final newline is a row unless it is empty (or just `\r`); a last record
  *   that ends inside an open quote is a row (malformed; the producer rejects it as a bad row).
+ * The scan also counts CRs and CRLFs and flags quotes that break (b); when either condition fails the
+ * region is counted again exactly, byte by byte, by the grammar's own framer (countRecords).
  *
  * Ranges: because a quote flips the state, a range cannot know whether it starts inside a quoted field.
  * So each range is scanned once and reports both answers, by quote parity relative to its start:
@@ -25,11 +27,10 @@
  * for chunk tails and for runtimes without WASM SIMD. Both give identical results (tests/unit/planner).
  */
 
+import { CR, CsvFramer, countRecords, LF, QUOTE, type RecordSink } from '../shared/csv.ts';
 import { type SimdScan, simdKernel } from './count-simd.ts';
 
-export const LF = 0x0a;
-export const CR = 0x0d;
-export const QUOTE = 0x22;
+export { CR, LF, QUOTE };
 
 /** What one scanned range contributes, for both possible starting quote states. */
 export interface RangeCount {
@@ -43,6 +44,12 @@ export interface RangeCount {
   /** Last two bytes seen, including the look-back (-1 = none): the fold's end-of-data test needs them. */
   readonly last1: number;
   readonly last2: number;
+  /** CR bytes and CRLF pairs (a LF after a CR, the CR possibly in the look-back): unequal = a bare CR. */
+  readonly crs: number;
+  readonly crlfs: number;
+  /** A quote opens a quoted field mid-field (parity is not the grammar), if the range starts outside / inside. */
+  readonly strayIfOutside: boolean;
+  readonly strayIfInside: boolean;
 }
 
 /**
@@ -56,6 +63,8 @@ export const SIMD_MIN_BYTES = 64;
 export interface ScannerOptions {
   /** Use the WebAssembly SIMD kernel when the runtime has it (default true); false = the JS loop only. */
   readonly simd?: boolean;
+  /** The delimiter (default `,`): a quote right after it may open a quoted field. */
+  readonly delimiter?: string;
 }
 
 /**
@@ -70,9 +79,23 @@ export class RangeScanner {
   private bytes = 0;
   private prev1: number;
   private prev2: number;
+  private crs = 0;
+  private crlfs = 0;
+  // Bit 0: stray quote if the range starts outside quotes; bit 1: if it starts inside.
+  private stray = 0;
   private readonly simd: boolean;
+  private readonly delim: number;
   // Reused per push: the kernel adds into it.
-  private readonly simdOut: SimdScan = { newlines: 0, newlinesOdd: 0, empties: 0, emptiesOdd: 0, parity: 0 };
+  private readonly simdOut: SimdScan = {
+    newlines: 0,
+    newlinesOdd: 0,
+    empties: 0,
+    emptiesOdd: 0,
+    crs: 0,
+    crlfs: 0,
+    stray: 0,
+    parity: 0,
+  };
 
   /**
    * @param lookBack the (up to) two bytes just before the range. At the start of the counted region
@@ -83,6 +106,7 @@ export class RangeScanner {
     this.prev1 = lookBack.length >= 1 ? lookBack[lookBack.length - 1]! : LF;
     this.prev2 = lookBack.length >= 2 ? lookBack[lookBack.length - 2]! : -1;
     this.simd = options.simd ?? true;
+    this.delim = (options.delimiter ?? ',').charCodeAt(0);
   }
 
   push(chunk: Uint8Array): void {
@@ -90,8 +114,11 @@ export class RangeScanner {
       const kernel = simdKernel();
       if (kernel) {
         const out = this.simdOut;
-        out.newlines = out.newlinesOdd = out.empties = out.emptiesOdd = 0;
-        const done = kernel.scan(chunk, this.prev1, this.prev2, this.parity, out);
+        out.newlines = out.newlinesOdd = out.empties = out.emptiesOdd = out.crs = out.crlfs = out.stray = 0;
+        const done = kernel.scan(chunk, this.prev1, this.prev2, this.parity, out, this.delim);
+        this.crs += out.crs;
+        this.crlfs += out.crlfs;
+        this.stray |= out.stray;
         this.newlines[0] += out.newlines - out.newlinesOdd;
         this.newlines[1] += out.newlinesOdd;
         this.empties[0] += out.empties - out.emptiesOdd;
@@ -111,30 +138,25 @@ export class RangeScanner {
   private pushJs(chunk: Uint8Array): void {
     const len = chunk.length;
     if (len === 0) return;
-    let parity = this.parity;
-    let n0 = 0;
-    let n1 = 0;
-    let e0 = 0;
-    let e1 = 0;
-    const p1 = this.prev1;
-    const p2 = this.prev2;
-    // Most 4-byte words hold neither `\n` nor `"`: test four bytes at once (SWAR "has byte" trick)
-    // and only walk the bytes of words that do. Measured ~1.5x faster than Buffer.indexOf hops on
-    // CSVs with a quoted field per row, and faster than a plain byte loop (bench/count.ts).
+    const st: JsState = {
+      parity: this.parity,
+      n0: 0,
+      n1: 0,
+      e0: 0,
+      e1: 0,
+      crs: 0,
+      crlfs: 0,
+      stray: 0,
+      p1: this.prev1,
+      p2: this.prev2,
+      delim: this.delim,
+    };
+    // Most 4-byte words hold neither `\n`, `\r` nor `"`: test four bytes at once (SWAR "has byte"
+    // trick) and only walk the bytes of words that do. Measured ~1.5x faster than Buffer.indexOf hops
+    // on CSVs with a quoted field per row, and faster than a plain byte loop (bench/count.ts).
     let i = 0;
     const headEnd = Math.min(len, (4 - (chunk.byteOffset & 3)) & 3);
-    for (; i < headEnd; i++) {
-      const c = chunk[i]!;
-      if (c === LF) {
-        if (parity === 0) {
-          n0++;
-          if (emptyBefore(chunk, i, p1, p2)) e0++;
-        } else {
-          n1++;
-          if (emptyBefore(chunk, i, p1, p2)) e1++;
-        }
-      } else if (c === QUOTE) parity ^= 1;
-    }
+    for (; i < headEnd; i++) jsByte(chunk, i, st);
     const words = (len - i) >> 2;
     if (words > 0) {
       const u = new Uint32Array(chunk.buffer, chunk.byteOffset + i, words);
@@ -143,43 +165,29 @@ export class RangeScanner {
         const v = u[j]!;
         const x = v ^ 0x0a0a0a0a;
         const y = v ^ 0x22222222;
-        if (((((x - 0x01010101) & ~x) | ((y - 0x01010101) & ~y)) & 0x80808080) === 0) continue;
+        const z = v ^ 0x0d0d0d0d;
+        if (
+          ((((x - 0x01010101) & ~x) | ((y - 0x01010101) & ~y) | ((z - 0x01010101) & ~z)) & 0x80808080) ===
+          0
+        )
+          continue;
         const base = base0 + (j << 2);
-        for (let k = base; k < base + 4; k++) {
-          const c = chunk[k]!;
-          if (c === LF) {
-            if (parity === 0) {
-              n0++;
-              if (emptyBefore(chunk, k, p1, p2)) e0++;
-            } else {
-              n1++;
-              if (emptyBefore(chunk, k, p1, p2)) e1++;
-            }
-          } else if (c === QUOTE) parity ^= 1;
-        }
+        for (let k = base; k < base + 4; k++) jsByte(chunk, k, st);
       }
       i = base0 + (words << 2);
     }
-    for (; i < len; i++) {
-      const c = chunk[i]!;
-      if (c === LF) {
-        if (parity === 0) {
-          n0++;
-          if (emptyBefore(chunk, i, p1, p2)) e0++;
-        } else {
-          n1++;
-          if (emptyBefore(chunk, i, p1, p2)) e1++;
-        }
-      } else if (c === QUOTE) parity ^= 1;
-    }
+    for (; i < len; i++) jsByte(chunk, i, st);
 
-    this.newlines[0] += n0;
-    this.newlines[1] += n1;
-    this.empties[0] += e0;
-    this.empties[1] += e1;
-    this.parity = parity;
+    this.newlines[0] += st.n0;
+    this.newlines[1] += st.n1;
+    this.empties[0] += st.e0;
+    this.empties[1] += st.e1;
+    this.crs += st.crs;
+    this.crlfs += st.crlfs;
+    this.stray |= st.stray;
+    this.parity = st.parity;
     this.bytes += len;
-    this.prev2 = len >= 2 ? chunk[len - 2]! : p1;
+    this.prev2 = len >= 2 ? chunk[len - 2]! : this.prev1;
     this.prev1 = chunk[len - 1]!;
   }
 
@@ -191,8 +199,50 @@ export class RangeScanner {
       bytes: this.bytes,
       last1: this.prev1,
       last2: this.prev2,
+      crs: this.crs,
+      crlfs: this.crlfs,
+      strayIfOutside: (this.stray & 1) !== 0,
+      strayIfInside: (this.stray & 2) !== 0,
     };
   }
+}
+
+interface JsState {
+  parity: 0 | 1;
+  n0: number;
+  n1: number;
+  e0: number;
+  e1: number;
+  crs: number;
+  crlfs: number;
+  stray: number;
+  readonly p1: number;
+  readonly p2: number;
+  readonly delim: number;
+}
+
+// One byte of the JS loop (only called for LF, CR and quote bytes in the word loop; any byte in the
+// head and tail loops).
+function jsByte(chunk: Uint8Array, i: number, st: JsState): void {
+  const c = chunk[i]!;
+  if (c === LF) {
+    const b1 = i >= 1 ? chunk[i - 1]! : st.p1;
+    if (b1 === CR) st.crlfs++;
+    if (st.parity === 0) {
+      st.n0++;
+      if (emptyBefore(chunk, i, st.p1, st.p2)) st.e0++;
+    } else {
+      st.n1++;
+      if (emptyBefore(chunk, i, st.p1, st.p2)) st.e1++;
+    }
+  } else if (c === QUOTE) {
+    st.parity ^= 1;
+    const b1 = i >= 1 ? chunk[i - 1]! : st.p1;
+    if (b1 !== st.delim && b1 !== LF && b1 !== CR && b1 !== QUOTE) {
+      // Parity after the quote 1 = it opened a quoted field, for a range starting outside quotes.
+      st.stray |= st.parity === 1 ? 1 : 2;
+    }
+  } else if (c === CR) st.crs++;
 }
 
 // Is the `\n` at chunk[i] the end of an empty line? Looks up to two bytes back, into the previous
@@ -215,7 +265,8 @@ export function scanRange(bytes: Uint8Array, lookBack?: Uint8Array, options?: Sc
 
 /**
  * Folds range results, in byte order, that together cover the counted region (which starts outside
- * quotes, at a line start). Adds the last record when the region does not end with a newline.
+ * quotes, at a line start). Adds the last record when the region does not end with a newline. This is
+ * the parity count; {@link needsExactCount} says whether it is the grammar's count.
  */
 export function foldRanges(ranges: readonly RangeCount[]): number {
   let inside = false;
@@ -235,9 +286,28 @@ export function foldRanges(ranges: readonly RangeCount[]): number {
   return rows + 1;
 }
 
-/** Counts the rows of a region held in memory in one piece. */
-export function countRows(bytes: Uint8Array, lookBack?: Uint8Array): number {
-  return foldRanges([scanRange(bytes, lookBack)]);
+/**
+ * True when the parity count of these ranges (in order, covering the region) may differ from the
+ * grammar: a bare CR, or a quote that parity would open in the middle of a field (`1,a"b`).
+ */
+export function needsExactCount(ranges: readonly RangeCount[]): boolean {
+  let inside = false;
+  let crs = 0;
+  let crlfs = 0;
+  for (const r of ranges) {
+    if (inside ? r.strayIfInside : r.strayIfOutside) return true;
+    crs += r.crs;
+    crlfs += r.crlfs;
+    if (r.quoteParity === 1) inside = !inside;
+  }
+  return crs !== crlfs;
+}
+
+/** Counts the rows of a region held in memory in one piece (the region starts at a record start). */
+export function countRows(bytes: Uint8Array, lookBack?: Uint8Array, delimiter = ','): number {
+  const ranges = [scanRange(bytes, lookBack, { delimiter })];
+  if (needsExactCount(ranges)) return countRecords([bytes], delimiter).rows;
+  return foldRanges(ranges);
 }
 
 /** Splits [start, end) into consecutive ranges of at most `partSize` bytes. */
@@ -256,6 +326,8 @@ export interface CountOptions {
   readonly partSize: number;
   /** Ranges read at once. */
   readonly concurrency: number;
+  /** The delimiter (default `,`). */
+  readonly delimiter?: string;
 }
 
 /**
@@ -269,6 +341,7 @@ export async function countRegion(
   options: CountOptions,
 ): Promise<number> {
   const { dataOffset, size } = region;
+  const delimiter = options.delimiter ?? ',';
   if (dataOffset >= size) return 0;
   const ranges = splitRanges(dataOffset, size, Math.max(1, options.partSize));
   const results: RangeCount[] = new Array(ranges.length);
@@ -278,9 +351,11 @@ export async function countRegion(
       const idx = next++;
       const r = ranges[idx];
       if (!r) return;
-      const from = Math.max(0, r.start - 2);
+      // The region starts at a record start: look-back bytes before it read as a line start (LF),
+      // whatever bytes end the header (a bare CR there must not make a following CRLF look like a row).
+      const from = Math.max(dataOffset, r.start - 2);
       const skip = r.start - from;
-      const scanner = new LookBackScanner(skip);
+      const scanner = new LookBackScanner(skip, delimiter, 2 - skip);
       for await (const chunk of read(from, r.end)) scanner.push(chunk);
       results[idx] = scanner.result();
     }
@@ -288,15 +363,29 @@ export async function countRegion(
   await Promise.all(
     Array.from({ length: Math.max(1, Math.min(options.concurrency, ranges.length)) }, worker),
   );
-  return foldRanges(results);
+  if (!needsExactCount(results)) return foldRanges(results);
+  // Bare CRs or quotes in the middle of fields: one sequential pass with the grammar's framer.
+  const framer = new CsvFramer(delimiter, dataOffset);
+  let rows = 0;
+  const sink: RecordSink = () => {
+    rows++;
+  };
+  for await (const chunk of read(dataOffset, size)) framer.push(chunk, sink);
+  framer.finish(sink);
+  return rows;
 }
 
 /** Takes the first `skip` bytes of a stream as the look-back, the rest as the range. */
 class LookBackScanner {
   private readonly look: number[] = [];
   private scanner: RangeScanner | null = null;
-  constructor(private skip: number) {
-    if (skip === 0) this.scanner = new RangeScanner();
+  constructor(
+    private skip: number,
+    private readonly delimiter: string,
+    lineStarts: number,
+  ) {
+    for (let i = 0; i < lineStarts; i++) this.look.push(LF);
+    if (skip === 0) this.scanner = new RangeScanner(Uint8Array.from(this.look), { delimiter });
   }
   push(chunk: Uint8Array) {
     let c = chunk;
@@ -305,10 +394,14 @@ class LookBackScanner {
       c = c.subarray(1);
       this.skip--;
     }
-    if (!this.scanner && this.skip === 0) this.scanner = new RangeScanner(Uint8Array.from(this.look));
+    if (!this.scanner && this.skip === 0) {
+      this.scanner = new RangeScanner(Uint8Array.from(this.look), { delimiter: this.delimiter });
+    }
     if (c.length > 0) this.scanner?.push(c);
   }
   result(): RangeCount {
-    return (this.scanner ?? new RangeScanner(Uint8Array.from(this.look))).result();
+    return (
+      this.scanner ?? new RangeScanner(Uint8Array.from(this.look), { delimiter: this.delimiter })
+    ).result();
   }
 }

@@ -57,6 +57,18 @@ export class BadHeaderError extends RejectedObjectError {
   }
 }
 
+/** The first row looks like data (a headerless file): rejected so row data never travels in events. */
+export class HeaderLooksLikeDataError extends RejectedObjectError {
+  override readonly name = 'HeaderLooksLikeDataError';
+  constructor(why: string, byte: number) {
+    super(
+      'BAD_HEADER',
+      `the first row looks like data, not a header (${why}): set rowstream-header=none if the file has no header row, or rowstream-header=present to use it as the header`,
+      { row: 0, byte },
+    );
+  }
+}
+
 export class BadOptionsError extends RejectedObjectError {
   override readonly name = 'BadOptionsError';
   constructor(message: string) {

@@ -1,5 +1,4 @@
-import { parse } from 'csv-parse/sync';
-import { CR, LF, QUOTE } from './count.ts';
+import { CsvFramer, type RecordSink, splitRecord } from '../shared/csv.ts';
 import { BadHeaderError, EmptyObjectError, NoHeaderError, NotTextError } from './errors.ts';
 
 /** What the planner reads before counting: the header and where the data rows start. */
@@ -24,7 +23,12 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * bytes). The header is the first non-empty record, as csv-parse with `skip_empty_lines` sees it.
  * Throws a {@link RejectedObjectError} subclass with the position when the object cannot be a job.
  */
-export function readHeader(prefix: Uint8Array, size: number, delimiter = ','): HeaderInfo {
+export function readHeader(
+  prefix: Uint8Array,
+  size: number,
+  delimiter = ',',
+  options: { readonly checkNames?: boolean } = {},
+): HeaderInfo {
   if (size === 0) throw new EmptyObjectError();
   const sniff = prefix.subarray(0, BINARY_SNIFF_BYTES);
   const nul = sniff.indexOf(0);
@@ -35,45 +39,39 @@ export function readHeader(prefix: Uint8Array, size: number, delimiter = ','): H
     throw new NotTextError('gzip data: upload plain CSV (compressed files are not supported)', 0);
   }
   const bom = prefix[0] === 0xef && prefix[1] === 0xbb && prefix[2] === 0xbf;
-  let pos = bom ? 3 : 0;
-  // Leading blank lines are skipped, exactly like empty lines between rows.
-  for (;;) {
-    if (prefix[pos] === LF) pos += 1;
-    else if (prefix[pos] === CR && prefix[pos + 1] === LF) pos += 2;
-    else break;
-  }
+  const from = bom ? 3 : 0;
+  // The header is the first record of the one grammar (services/shared/csv.ts): blank lines (LF,
+  // CRLF or CR) before it are skipped exactly like empty lines between rows.
   const whole = prefix.length >= size;
-  if (pos >= prefix.length) {
-    if (whole) throw new NoHeaderError(size);
-    throw new BadHeaderError(`no header in the first ${prefix.length} bytes (only blank lines)`, pos);
+  type Rec = { start: number; end: number; next: number; hasQuote: boolean; unterminated: boolean };
+  const found: Rec[] = [];
+  const framer = new CsvFramer(delimiter, from);
+  const sink: RecordSink = (start, end, next, hasQuote, unterminated) => {
+    if (found.length === 0) found.push({ start, end, next, hasQuote, unterminated });
+  };
+  // One record is enough: feed in slices so a 1 MiB prefix is not scanned past the header.
+  for (let at = from; at < prefix.length && found.length === 0; at += 64 * 1024) {
+    framer.push(prefix.subarray(at, Math.min(prefix.length, at + 64 * 1024)), sink);
   }
-  const headerStart = pos;
-  let end = -1;
-  let inside = false;
-  for (let i = pos; i < prefix.length; i++) {
-    const c = prefix[i];
-    if (c === QUOTE) inside = !inside;
-    else if (c === LF && !inside) {
-      end = i;
-      break;
+  if (found.length === 0 && whole) framer.finish(sink);
+  const rec = found[0];
+  if (!rec) {
+    if (!framer.inRecord || framer.recordStart >= prefix.length) {
+      if (whole) throw new NoHeaderError(size);
+      throw new BadHeaderError(`no header in the first ${prefix.length} bytes (only blank lines)`, from);
     }
+    throw new BadHeaderError(
+      `the header row does not end within ${prefix.length} bytes (an unclosed quote, or not CSV)`,
+      framer.recordStart,
+    );
   }
-  let dataOffset: number;
-  if (end === -1) {
-    if (!whole) {
-      throw new BadHeaderError(
-        `the header row does not end within ${prefix.length} bytes (an unclosed quote, or not CSV)`,
-        headerStart,
-      );
-    }
-    end = prefix.length;
-    dataOffset = size;
-  } else {
-    dataOffset = end + 1;
+  const headerStart = rec.start;
+  // A header that runs to the end of the object (no line ending) leaves no data: dataOffset = size.
+  const dataOffset = rec.next >= prefix.length && whole ? size : rec.next;
+  if (rec.unterminated) {
+    throw new BadHeaderError('the header row has a quoted field that is never closed', headerStart);
   }
-  let textEnd = end;
-  if (textEnd > headerStart && prefix[textEnd - 1] === CR) textEnd--;
-  const bytes = prefix.subarray(headerStart, textEnd);
+  const bytes = prefix.subarray(headerStart, rec.end);
   const bad = firstInvalidUtf8(bytes);
   if (bad !== -1) {
     throw new NotTextError(
@@ -82,13 +80,12 @@ export function readHeader(prefix: Uint8Array, size: number, delimiter = ','): H
     );
   }
   const text = utf8.decode(bytes);
-  let records: string[][];
-  try {
-    records = parse(text, { delimiter, bom: false, relax_column_count: true }) as string[][];
-  } catch (e) {
-    throw new BadHeaderError(`the header row is not valid CSV: ${(e as Error).message}`, headerStart);
+  const parsed = splitRecord(text, delimiter);
+  if (typeof parsed === 'string') {
+    throw new BadHeaderError(`the header row is not valid CSV: ${parsed}`, headerStart);
   }
-  const header = records[0] ?? [];
+  const header = parsed;
+  if (options.checkNames === false) return { header, dataOffset, headerStart, bom };
   if (header.length === 0) throw new NoHeaderError(size);
   const seen = new Map<string, number>();
   for (const [i, name] of header.entries()) {
@@ -101,13 +98,48 @@ export function readHeader(prefix: Uint8Array, size: number, delimiter = ','): H
     const first = seen.get(name);
     if (first !== undefined) {
       throw new BadHeaderError(
-        `header column ${i + 1} repeats the name "${name}" of column ${first + 1} (names must be unique)`,
+        `header column ${i + 1} repeats the name of column ${first + 1} (names must be unique)`,
         headerStart,
       );
     }
     seen.set(name, i);
   }
   return { header, dataOffset, headerStart, bom };
+}
+
+/**
+ * Above this many bytes as JSON the header is rejected: it travels in JobStarted (EventBridge: 256 KB
+ * per entry, with the other fields well under 8 KB) and in the job record and counts cache item
+ * (DynamoDB: 400 KB per item).
+ */
+export const MAX_HEADER_JSON_BYTES = 128 * 1024;
+
+const DATA_LIKE: readonly [RegExp, string][] = [
+  [/^[-+]?(\d+([.,]\d+)*|\d*\.\d+)([eE][-+]?\d+)?%?$/, 'a number'],
+  [/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}.*)?$/, 'a date'],
+  [/^\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}$/, 'a date'],
+  [/^\d{1,2}:\d{2}(:\d{2})?$/, 'a time'],
+  [/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a UUID'],
+  [/^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'an e-mail address'],
+  [/^(true|false)$/i, 'a boolean'],
+];
+
+/** Longer column names than this are taken for data (a text field), not a name. */
+export const MAX_NAME_CHARS = 200;
+
+/**
+ * Why a header looks like a data row (a file without a header row), or null. Says which column and
+ * what kind of value, never the value: the reason goes into events and logs.
+ */
+export function dataLikeHeader(header: readonly string[]): string | null {
+  for (const [i, name] of header.entries()) {
+    const v = name.trim();
+    for (const [re, what] of DATA_LIKE) {
+      if (re.test(v)) return `column ${i + 1} is ${what}`;
+    }
+    if (v.length > MAX_NAME_CHARS) return `column ${i + 1} is ${v.length} characters long`;
+  }
+  return null;
 }
 
 /** Offset of the first byte that breaks UTF-8 (overlongs, surrogates, > U+10FFFF included), or -1. */

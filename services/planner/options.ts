@@ -1,4 +1,6 @@
 import type { JobOptions, RecordFormat } from '../../events/catalog.ts';
+import { isSupportedDelimiter, SUPPORTED_DELIMITERS_TEXT } from '../shared/csv.ts';
+import { type TopicPolicy, topicRefusal } from '../shared/topics.ts';
 import { BadOptionsError } from './errors.ts';
 
 /** Planner-wide defaults, from configuration. */
@@ -8,6 +10,8 @@ export interface OptionDefaults {
   readonly keyColumn: string | null;
   readonly failOnBadRow: boolean;
   readonly delimiter: string;
+  /** Which topics a per-object override may name (ROWSTREAM_ALLOWED_TOPICS); unset = only `topic`. */
+  readonly allowedTopics?: TopicPolicy;
 }
 
 /**
@@ -21,7 +25,24 @@ export const OPTION_KEYS = {
   format: 'rowstream-format',
   failOnBadRow: 'rowstream-fail-on-bad-row',
   delimiter: 'rowstream-delimiter',
+  header: 'rowstream-header',
 } as const;
+
+/**
+ * `rowstream-header`: `auto` (default) rejects a first row that looks like data (it would travel in
+ * events and the job record); `present` takes the first row as the header whatever it looks like;
+ * `none` means the file has no header: columns are named col_1..col_N and the first row is data.
+ */
+export const HEADER_MODES = ['auto', 'present', 'none'] as const;
+export type HeaderMode = (typeof HEADER_MODES)[number];
+
+export function resolveHeaderMode(overrides: Partial<Record<keyof typeof OPTION_KEYS, string>>): HeaderMode {
+  const raw = overrides.header;
+  if (raw === undefined || raw === '') return 'auto';
+  const v = raw.toLowerCase();
+  if ((HEADER_MODES as readonly string[]).includes(v)) return v as HeaderMode;
+  throw new BadOptionsError(`${OPTION_KEYS.header} must be one of ${HEADER_MODES.join(', ')}`);
+}
 
 // Kafka's own rule (kafka.common.internals.Topic): 1-249 of [a-zA-Z0-9._-], not "." or "..".
 const TOPIC = /^[a-zA-Z0-9._-]{1,249}$/;
@@ -55,10 +76,8 @@ export function resolveDelimiter(
   const raw = overrides.delimiter;
   if (raw === undefined) return defaults.delimiter;
   const d = raw === '\\t' || raw.toLowerCase() === 'tab' ? '\t' : raw;
-  if (d.length !== 1 || d === '"' || d === '\n' || d === '\r') {
-    throw new BadOptionsError(
-      `${OPTION_KEYS.delimiter} must be one character other than a quote or a line break (got "${raw}")`,
-    );
+  if (!isSupportedDelimiter(d)) {
+    throw new BadOptionsError(`${OPTION_KEYS.delimiter} must be one of ${SUPPORTED_DELIMITERS_TEXT}`);
   }
   return d;
 }
@@ -75,14 +94,16 @@ export function resolveOptions(
   const topic = overrides.topic ?? defaults.topic;
   if (!isLegalTopic(topic)) {
     throw new BadOptionsError(
-      `${OPTION_KEYS.topic} "${topic}" is not a legal Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)`,
+      `${OPTION_KEYS.topic} is not a legal Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)`,
     );
   }
+  const refusal = topicRefusal(topic, defaults.allowedTopics ?? { kind: 'list', topics: [defaults.topic] });
+  if (refusal) throw new BadOptionsError(`${OPTION_KEYS.topic} "${topic}" is not allowed: ${refusal}`);
   let format: RecordFormat = defaults.format;
   if (overrides.format !== undefined) {
     const f = overrides.format.toLowerCase();
     if (f !== 'json' && f !== 'csv') {
-      throw new BadOptionsError(`${OPTION_KEYS.format} must be json or csv (got "${overrides.format}")`);
+      throw new BadOptionsError(`${OPTION_KEYS.format} must be json or csv`);
     }
     format = f;
   }
@@ -90,16 +111,15 @@ export function resolveOptions(
   if (overrides.failOnBadRow !== undefined) {
     const v = overrides.failOnBadRow.toLowerCase();
     if (!['true', 'false', '1', '0'].includes(v)) {
-      throw new BadOptionsError(
-        `${OPTION_KEYS.failOnBadRow} must be true or false (got "${overrides.failOnBadRow}")`,
-      );
+      throw new BadOptionsError(`${OPTION_KEYS.failOnBadRow} must be true or false`);
     }
     failOnBadRow = v === 'true' || v === '1';
   }
   const keyColumn = overrides.keyColumn === undefined ? defaults.keyColumn : overrides.keyColumn || null;
   if (keyColumn !== null && !header.includes(keyColumn)) {
+    // Neither the value nor the header's names: a headerless file's "header" is its first row.
     throw new BadOptionsError(
-      `key column "${keyColumn}" is not in the header (columns: ${header.slice(0, 20).join(', ')}${header.length > 20 ? ', …' : ''})`,
+      `${OPTION_KEYS.keyColumn} does not name a column of the header (${header.length} columns)`,
     );
   }
   const delimiter = resolveDelimiter(overrides, defaults);

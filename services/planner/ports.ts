@@ -19,8 +19,17 @@ export interface ObjectVersionRef {
 }
 
 export interface ObjectStorePort {
-  /** null when the object (or that version) does not exist. */
+  /**
+   * null when the object (or that version) does not exist. On AWS a HEAD of a missing key answers 403
+   * instead of 404 when the caller has no s3:ListBucket: that is null too (the object vanished).
+   */
   head(ref: ObjectVersionRef): Promise<ObjectHead | null>;
+  /**
+   * True when the key's current version is a delete marker (or the key is gone): in a versioned bucket a
+   * plain DELETE keeps the notified version readable, but the uploader meant it gone. Optional: a store
+   * without versions never needs it.
+   */
+  deletedSince?(ref: ObjectVersionRef): Promise<boolean>;
   /** Bytes [start, end) of the object version, streamed. */
   read(ref: ObjectVersionRef, start: number, end: number): AsyncIterable<Uint8Array>;
   /** Object tags; {} when tags are not read. */

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { PREFIXES } from '../../topology/topology.ts';
 import { boolFromEnv, CommonEnv, intFromEnv, loadConfig } from '../shared/config.ts';
+import { isSupportedDelimiter, SUPPORTED_DELIMITERS_TEXT } from '../shared/csv.ts';
+import { parseTopicPolicy } from '../shared/topics.ts';
 import type { PlannerSettings } from './core.ts';
 
 /** Every planner setting (documented in docs/planner.md). */
@@ -10,10 +12,15 @@ export const PlannerEnv = CommonEnv.extend({
   ROWSTREAM_COUNTS_TABLE: z.string().min(1),
   ROWSTREAM_INBOUND_PREFIX: z.string().min(1).default(PREFIXES.inbound),
   ROWSTREAM_DEFAULT_TOPIC: z.string().min(1).default('rowstream.rows'),
+  /** `*` = any topic but Kafka's internal ones; else a comma-separated allow-list; unset = the default only. */
+  ROWSTREAM_ALLOWED_TOPICS: z.string().optional(),
   ROWSTREAM_DEFAULT_FORMAT: z.enum(['json', 'csv']).default('json'),
   ROWSTREAM_DEFAULT_KEY_COLUMN: z.string().optional(),
   ROWSTREAM_DEFAULT_FAIL_ON_BAD_ROW: boolFromEnv(false),
-  ROWSTREAM_DEFAULT_DELIMITER: z.string().length(1).default(','),
+  ROWSTREAM_DEFAULT_DELIMITER: z
+    .string()
+    .refine(isSupportedDelimiter, `one of ${SUPPORTED_DELIMITERS_TEXT}`)
+    .default(','),
   /** Range size for counting; objects up to this size are read in one stream. */
   ROWSTREAM_PLANNER_PART_MB: intFromEnv(64),
   ROWSTREAM_PLANNER_CONCURRENCY: intFromEnv(4),
@@ -38,6 +45,7 @@ export function plannerSettings(config: PlannerConfig): PlannerSettings {
       keyColumn: config.ROWSTREAM_DEFAULT_KEY_COLUMN || null,
       failOnBadRow: config.ROWSTREAM_DEFAULT_FAIL_ON_BAD_ROW,
       delimiter: config.ROWSTREAM_DEFAULT_DELIMITER,
+      allowedTopics: parseTopicPolicy(config.ROWSTREAM_ALLOWED_TOPICS, config.ROWSTREAM_DEFAULT_TOPIC),
     },
   };
 }

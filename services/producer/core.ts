@@ -4,6 +4,7 @@ import { eventIdFor, jobIdFor } from '../../events/ids.ts';
 import type { JobCheckpoint, JobRecord } from '../shared/jobs.ts';
 import type { Log } from '../shared/logger.ts';
 import type { MetricsPort } from '../shared/metrics.ts';
+import { type TopicPolicy, topicRefusal } from '../shared/topics.ts';
 import {
   AttemptsExhaustedError,
   AwsRetriesExhaustedError,
@@ -12,6 +13,7 @@ import {
   LeaseLostError,
   ProducerError,
   SourceReadError,
+  TopicNotAllowedError,
 } from './errors.ts';
 import { LeaseKeeper } from './job/lease.ts';
 import { Cadence, RateWindow } from './job/progress.ts';
@@ -65,6 +67,8 @@ export interface ProducerSettings {
   readonly failOnBadRow: boolean | null;
   /** Test hook: SIGKILL-like crash right after the n-th transaction commit of this process (0 = off). */
   readonly crashAfterCommit: number;
+  /** Topics jobs may write to (defence in depth: the planner checks first); unset = not checked. */
+  readonly topicPolicy?: TopicPolicy;
 }
 
 export interface ProducerDeps {
@@ -186,6 +190,8 @@ export async function runJob(
   );
   const attempts = record.attempts ?? 1;
   if (attempts > cfg.maxAttempts) return run.fail(new AttemptsExhaustedError(attempts));
+  const refusal = cfg.topicPolicy ? topicRefusal(job.topic, cfg.topicPolicy) : null;
+  if (refusal) return run.fail(new TopicNotAllowedError(job.topic, refusal));
   return run.execute();
 }
 

@@ -60,3 +60,11 @@ export class AttemptsExhaustedError extends ProducerError {
     super('ATTEMPTS_EXHAUSTED', `the job was started ${attempts} times without finishing`);
   }
 }
+
+/** The job names a topic this stage may not write to (ROWSTREAM_ALLOWED_TOPICS, or a Kafka internal one). */
+export class TopicNotAllowedError extends ProducerError {
+  override readonly name = 'TopicNotAllowedError';
+  constructor(topic: string, why: string) {
+    super('TOPIC_NOT_ALLOWED', `topic "${topic}" refused: ${why}`);
+  }
+}

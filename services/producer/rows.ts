@@ -1,16 +1,17 @@
 import { isUtf8 } from 'node:buffer';
+import { CsvFramer, type RecordSink, splitRecord } from '../shared/csv.ts';
 
 /**
- * Row framing and decoding for the producer.
+ * Row framing and decoding for the producer, by the one CSV grammar of services/shared/csv.ts (the
+ * planner counts with the same rules, so totalRows = delivered + rejected).
  *
  * Why a byte-level splitter instead of csv-parse's stream: resume needs, for every row, the exact byte
  * offset where the next row starts, and bad rows (invalid UTF-8, unterminated quotes) must not stop the
  * stream. csv-parse's stream API aborts the whole stream at an unterminated quote at EOF (dropping
- * records already parsed in the same chunk) and decodes before we can check UTF-8 per row. So this
- * splitter finds record boundaries (RFC 4180 quote-aware, LF and CRLF, empty lines skipped as with
- * csv-parse `skip_empty_lines`) and keeps absolute byte offsets; quote-free records are split on the
- * delimiter, records with quotes by {@link splitQuoted}, which the unit tests hold to csv-parse's
- * results (and to Python's csv module) on thousands of random records.
+ * records already parsed in the same chunk) and decodes before we can check UTF-8 per row.
+ *
+ * A record spanning chunks is kept as the list of its pieces and joined once when it ends, so
+ * assembling it copies each byte once (linear in its size, whatever the chunk size).
  */
 
 export interface RawRow {
@@ -29,197 +30,141 @@ export interface RawRow {
   readonly oversized: boolean;
 }
 
-const LF = 0x0a;
-const CR = 0x0d;
-const QUOTE = 0x22;
-
 export interface SplitterOptions {
   /** Row number of the first row this splitter will see minus one (resume: the last done row). */
   readonly rowsBefore: number;
-  /** Absolute byte offset of the first byte fed in. */
+  /** Absolute byte offset of the first byte fed in; must be a record start. */
   readonly startOffset: number;
   readonly delimiter: string;
   /** A record longer than this is not buffered: it becomes an `oversized` bad row (bounded memory). */
   readonly maxRecordBytes: number;
 }
 
+/** How many bytes of an oversized record are kept for the rejects file. */
+const OVERSIZED_HEAD_BYTES = 1024;
+
 /** Splits a byte stream into CSV records with absolute byte offsets. Feed chunks, then `end()`. */
 export class RowSplitter {
-  private carry: Buffer = Buffer.alloc(0);
-  /** Absolute offset of carry[0]. */
-  private carryOffset: number;
+  private readonly framer: CsvFramer;
   private row: number;
-  // Scan state for the record being assembled, so a chunk boundary never restarts the scan.
-  private scanPos = 0;
-  private inQuotes = false;
-  private atFieldStart = true;
-  private hasQuote = false;
-  // Oversized record being skipped: how many bytes were dropped, and its first bytes.
+  // The open record's bytes from earlier chunks, starting at piecesStart (absolute).
+  private pieces: Buffer[] = [];
+  private piecesStart = 0;
+  // Oversized record being skipped: where it started and its first bytes.
   private skipping: { offset: number; head: Buffer } | null = null;
-  private readonly delim: number;
-
-  constructor(private readonly options: SplitterOptions) {
-    this.carryOffset = options.startOffset;
-    this.row = options.rowsBefore;
-    this.delim = options.delimiter.charCodeAt(0);
-  }
-
-  /** Rows completed by this chunk. */
-  push(chunk: Buffer): RawRow[] {
-    const out: RawRow[] = [];
-    const buf = this.carry.length === 0 ? chunk : Buffer.concat([this.carry, chunk]);
-    let recStart = 0;
-    let i = this.scanPos;
-    const n = buf.length;
-    const delim = this.delim;
-    while (i < n) {
-      const b = buf[i]!;
-      if (this.inQuotes) {
-        if (b === QUOTE) {
-          // "" inside quotes is an escaped quote; a lone quote closes the field.
-          if (i + 1 >= n) break; // need the next byte to decide
-          if (buf[i + 1] === QUOTE) {
-            i += 2;
-            continue;
-          }
-          this.inQuotes = false;
-        }
-        i++;
-        continue;
-      }
-      if (b === LF) {
-        this.emit(out, buf, recStart, i, i + 1);
-        recStart = i + 1;
-        this.atFieldStart = true;
-        i++;
-        continue;
-      }
-      if (b === QUOTE) {
-        this.hasQuote = true;
-        if (this.atFieldStart) this.inQuotes = true;
-        this.atFieldStart = false;
-      } else {
-        this.atFieldStart = b === delim;
-      }
-      i++;
-    }
-    // Keep the unfinished record; if it grew beyond the limit, stop buffering it.
-    this.carryOffset += recStart;
-    let rest = buf.subarray(recStart);
-    let scanPos = i - recStart;
-    if (rest.length > this.options.maxRecordBytes) {
-      if (!this.skipping) {
-        this.skipping = { offset: this.carryOffset, head: Buffer.from(rest.subarray(0, 1024)) };
-      }
-      // Drop what was scanned already; keep only an unscanned tail (at most one byte, a pending quote).
-      this.carryOffset += scanPos;
-      rest = rest.subarray(scanPos);
-      scanPos = 0;
-    }
-    this.carry = rest.length === 0 ? Buffer.alloc(0) : Buffer.from(rest);
-    this.scanPos = scanPos;
-    return out;
-  }
-
-  /** Rows left at EOF: a last row without line ending, or an unterminated quoted record. */
-  end(): RawRow[] {
-    const out: RawRow[] = [];
-    const buf = this.carry;
-    if (buf.length > 0 || this.skipping) {
-      // A quote as the very last byte was left undecided by push(): at EOF it closes the field.
-      const pendingClose = this.inQuotes && this.scanPos === buf.length - 1 && buf[this.scanPos] === QUOTE;
-      const unterminated = this.inQuotes && !pendingClose;
-      this.emit(out, buf, 0, buf.length, buf.length, unterminated);
-    }
-    this.carry = Buffer.alloc(0);
-    return out;
-  }
-
-  private emit(out: RawRow[], buf: Buffer, start: number, lf: number, next: number, unterminated = false) {
-    let end = lf;
-    if (end > start && buf[end - 1] === CR && lf < buf.length && buf[lf] === LF) end--;
+  // The chunk being scanned and where it starts, for the sink.
+  private chunk: Buffer = Buffer.alloc(0);
+  private chunkStart = 0;
+  private out: RawRow[] = [];
+  /** Bytes copied while joining records that spanned chunks (tests check this stays linear). */
+  bytesCopied = 0;
+  private readonly sink: RecordSink = (start, end, next, hasQuote, unterminated) => {
+    this.row++;
     const skipping = this.skipping;
-    this.skipping = null;
-    const hasQuote = this.hasQuote;
-    this.hasQuote = false;
-    this.inQuotes = false;
     if (skipping) {
-      this.row++;
-      out.push({
+      this.skipping = null;
+      this.out.push({
         row: this.row,
         offset: skipping.offset,
-        nextOffset: this.carryOffset + next,
+        nextOffset: next,
         bytes: skipping.head,
         hasQuote,
         unterminated,
         oversized: true,
       });
+    } else {
+      this.out.push({
+        row: this.row,
+        offset: start,
+        nextOffset: next,
+        bytes: this.gather(start, end),
+        hasQuote,
+        unterminated,
+        oversized: false,
+      });
+    }
+    this.pieces = [];
+    this.piecesStart = next;
+  };
+
+  constructor(private readonly options: SplitterOptions) {
+    this.framer = new CsvFramer(options.delimiter, options.startOffset);
+    this.row = options.rowsBefore;
+    this.piecesStart = options.startOffset;
+  }
+
+  /** Rows completed by this chunk. */
+  push(chunk: Buffer): RawRow[] {
+    this.out = [];
+    this.chunk = chunk;
+    this.chunkStart = this.framer.offset;
+    this.framer.push(chunk, this.sink);
+    this.keepOpenRecord();
+    return this.out;
+  }
+
+  /** Rows left at EOF: a last row without line ending, or an unterminated quoted record. */
+  end(): RawRow[] {
+    this.out = [];
+    this.chunk = Buffer.alloc(0);
+    this.chunkStart = this.framer.offset;
+    this.framer.finish(this.sink);
+    this.pieces = [];
+    this.skipping = null;
+    return this.out;
+  }
+
+  // After a chunk: keep the open record's bytes (references, not copies), or only its head once it
+  // is larger than the limit.
+  private keepOpenRecord(): void {
+    const chunkEnd = this.chunkStart + this.chunk.length;
+    const recStart = this.framer.recordStart;
+    if (recStart >= chunkEnd) {
+      this.pieces = [];
+      this.piecesStart = recStart;
       return;
     }
-    if (end === start && !unterminated) return; // empty line: not a row
-    this.row++;
-    out.push({
-      row: this.row,
-      offset: this.carryOffset + start,
-      nextOffset: this.carryOffset + next,
-      bytes: buf.subarray(start, end),
-      hasQuote,
-      unterminated,
-      oversized: false,
-    });
+    if (this.skipping) return;
+    if (recStart >= this.chunkStart) {
+      this.pieces = [this.chunk.subarray(recStart - this.chunkStart)];
+      this.piecesStart = recStart;
+    } else {
+      this.pieces.push(this.chunk);
+    }
+    if (chunkEnd - recStart > this.options.maxRecordBytes) {
+      this.skipping = { offset: recStart, head: this.gather(recStart, recStart + OVERSIZED_HEAD_BYTES) };
+      this.pieces = [];
+    }
+  }
+
+  // Bytes [start, end) (absolute) from the kept pieces and the current chunk.
+  private gather(start: number, end: number): Buffer {
+    const cs = this.chunkStart;
+    if (start >= cs && this.pieces.length === 0) {
+      return this.chunk.subarray(start - cs, Math.min(end, cs + this.chunk.length) - cs);
+    }
+    const parts: Buffer[] = [];
+    let at = this.piecesStart;
+    for (const p of this.pieces) {
+      const from = Math.max(start, at);
+      const to = Math.min(end, at + p.length);
+      if (to > from) parts.push(p.subarray(from - at, to - at));
+      at += p.length;
+    }
+    if (at <= cs) {
+      const from = Math.max(start, cs);
+      const to = Math.min(end, cs + this.chunk.length);
+      if (to > from) parts.push(this.chunk.subarray(from - cs, to - cs));
+    }
+    if (parts.length === 1) return parts[0]!;
+    const joined = Buffer.concat(parts);
+    this.bytesCopied += joined.length;
+    return joined;
   }
 }
 
-/**
- * Fields of one record that contains quotes, by RFC 4180 (as csv-parse with relax_quotes does it for
- * well-formed input): a field starting with a quote runs to the closing quote, `""` inside is a quote;
- * a quote inside an unquoted field is literal. A closing quote followed by anything but the delimiter
- * or the end is malformed. Hand-written because calling csv-parse once per record cost ~3/4 of the
- * producer's CPU in the benchmark; it is checked against Python's csv module in the unit tests.
- */
-export function splitQuoted(text: string, delimiter: string): string[] | string {
-  const fields: string[] = [];
-  const n = text.length;
-  let i = 0;
-  for (;;) {
-    if (text[i] === '"') {
-      let value = '';
-      let j = i + 1;
-      for (;;) {
-        const q = text.indexOf('"', j);
-        if (q < 0) return `quoted field at character ${i} not closed`;
-        value += text.slice(j, q);
-        if (text[q + 1] === '"') {
-          value += '"';
-          j = q + 2;
-          continue;
-        }
-        i = q + 1;
-        break;
-      }
-      fields.push(value);
-      if (i >= n) return fields;
-      if (text[i] !== delimiter) return `unexpected character after closing quote at ${i}`;
-      i++;
-      if (i === n) {
-        fields.push('');
-        return fields;
-      }
-    } else {
-      const d = text.indexOf(delimiter, i);
-      if (d < 0) {
-        fields.push(text.slice(i));
-        return fields;
-      }
-      fields.push(text.slice(i, d));
-      i = d + 1;
-      if (i === n) {
-        fields.push('');
-        return fields;
-      }
-    }
-  }
-}
+/** @deprecated name kept for callers: {@link splitRecord}. */
+export const splitQuoted = splitRecord;
 
 export const BAD_ROW_REASONS = {
   wrongFieldCount: 'WRONG_FIELD_COUNT',
@@ -245,7 +190,7 @@ export function decodeRow(raw: RawRow, header: readonly string[], delimiter: str
   if (!raw.hasQuote) {
     fields = text.split(delimiter);
   } else {
-    const parsed = splitQuoted(text, delimiter);
+    const parsed = splitRecord(text, delimiter);
     if (typeof parsed === 'string') return { ok: false, reason: 'MALFORMED_QUOTES', detail: parsed };
     fields = parsed;
   }
@@ -259,16 +204,17 @@ export function decodeRow(raw: RawRow, header: readonly string[], delimiter: str
   return { ok: true, fields, text };
 }
 
-/** The Kafka value of a good row: JSON object header -> field, or the raw CSV record text. */
+/**
+ * The Kafka value of a good row: a JSON object header -> field, in header order, or the raw CSV record
+ * text. Written as text, not through a JS object: every column name survives as it is (`__proto__`,
+ * `constructor`, `0`, ...), where an object would drop or reorder some.
+ */
 export function recordValue(
   format: 'json' | 'csv',
   header: readonly string[],
   decoded: { fields: string[]; text: string },
-) {
-  if (format === 'csv') return decoded.text;
-  const obj: Record<string, string> = {};
-  for (let i = 0; i < header.length; i++) obj[header[i]!] = decoded.fields[i]!;
-  return JSON.stringify(obj);
+): string {
+  return valueEncoder(format, header)(decoded);
 }
 
 // Characters JSON.stringify escapes in a string (quote, backslash, C0 controls). Valid UTF-8 never
@@ -277,22 +223,17 @@ export function recordValue(
 const NEEDS_JSON_ESCAPE = /["\\\u0000-\u001f]/;
 
 /**
- * A function that builds the Kafka value of a good row, equal to {@link recordValue} byte for byte.
- * For JSON it concatenates precomputed `{"name":"` / `","name":"` pieces with the fields, escaping
- * only a field that needs it: no object and no JSON.stringify per row (7% of the producer's CPU).
- * Header names that a JS object would reorder or merge (array indexes, duplicates, `__proto__`)
- * keep the object + JSON.stringify path, so the output never differs.
+ * A function that builds the Kafka value of a good row: it concatenates precomputed `{"name":"` /
+ * `","name":"` pieces with the fields, escaping only a field that needs it: no object and no
+ * JSON.stringify per row (7% of the producer's CPU). Column names are unique (the planner rejects
+ * duplicates), so the text is a JSON object with exactly the header's keys, in order.
  */
 export function valueEncoder(
   format: 'json' | 'csv',
   header: readonly string[],
 ): (decoded: { fields: string[]; text: string }) => string {
   if (format === 'csv') return (d) => d.text;
-  const plain =
-    header.length > 0 &&
-    new Set(header).size === header.length &&
-    header.every((h) => h !== '__proto__' && !/^(0|[1-9][0-9]*)$/.test(h));
-  if (!plain) return (d) => recordValue(format, header, d);
+  if (header.length === 0) return () => '{}';
   const pieces = header.map((h, i) => `${i === 0 ? '{' : '",'}${JSON.stringify(h)}:"`);
   const n = header.length;
   return ({ fields }) => {

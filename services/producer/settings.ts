@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { CommonEnv, intFromEnv, loadConfig } from '../shared/config.ts';
+import { parseTopicPolicy } from '../shared/topics.ts';
 import {
   checkKafkaConnection,
   type KafkaConnection,
@@ -16,6 +17,9 @@ export const ProducerEnv = CommonEnv.extend({
   ROWSTREAM_BUS_NAME: z.string().min(1),
   ROWSTREAM_JOBS_TABLE: z.string().min(1),
   ROWSTREAM_PRODUCER_QUEUE_URL: z.string().min(1),
+  /** The topics jobs may write to: the same settings the planner validates overrides with. */
+  ROWSTREAM_DEFAULT_TOPIC: z.string().min(1).default('rowstream.rows'),
+  ROWSTREAM_ALLOWED_TOPICS: z.string().optional(),
   // KAFKA_BROKERS, KAFKA_SSL, KAFKA_SASL_MECHANISM, KAFKA_USERNAME, KAFKA_PASSWORD (docs/producer.md).
   ...KafkaConnectionShape,
   ROWSTREAM_PRODUCER_ID: z.string().min(1).optional(),
@@ -93,5 +97,6 @@ export function coreSettings(env: ProducerEnv): ProducerSettings {
     progressMs: env.ROWSTREAM_PRODUCER_PROGRESS_MS,
     failOnBadRow: fob === 'event' ? null : fob === 'true' || fob === '1',
     crashAfterCommit: env.ROWSTREAM_PRODUCER_CRASH_AFTER_COMMIT,
+    topicPolicy: parseTopicPolicy(env.ROWSTREAM_ALLOWED_TOPICS, env.ROWSTREAM_DEFAULT_TOPIC),
   };
 }

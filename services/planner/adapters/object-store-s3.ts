@@ -10,12 +10,11 @@ const NOT_FOUND = new Set(['NotFound', 'NoSuchKey', 'NoSuchVersion', 'MethodNotA
 
 function isNotFound(e: unknown): boolean {
   const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
-  // HEAD has no body, so S3 answers 404 with no error code; a delete marker answers 405.
-  return (
-    NOT_FOUND.has(err.name ?? '') ||
-    err.$metadata?.httpStatusCode === 404 ||
-    err.$metadata?.httpStatusCode === 405
-  );
+  const status = err.$metadata?.httpStatusCode;
+  // HEAD has no body, so S3 answers 404 with no error code; a delete marker's version answers 405; and
+  // without s3:ListBucket a missing key answers 403 instead of 404 (the object vanished all the same:
+  // a real permission problem then shows as every object rejected OBJECT_NOT_FOUND, not as silence).
+  return NOT_FOUND.has(err.name ?? '') || status === 404 || status === 405 || status === 403;
 }
 
 /** {@link ObjectStorePort} over S3: HEAD, ranged GET pinned to the version, tags. */
@@ -38,6 +37,16 @@ export function s3ObjectStore(s3: S3Client, options: { readTags: boolean }): Obj
         };
       } catch (e) {
         if (isNotFound(e)) return null;
+        throw e;
+      }
+    },
+    async deletedSince(ref) {
+      // The key's current version (no VersionId): a delete marker answers 404 (x-amz-delete-marker).
+      try {
+        await s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
+        return false;
+      } catch (e) {
+        if (isNotFound(e)) return true;
         throw e;
       }
     },

@@ -83,6 +83,7 @@ function fakes() {
         keyColumn: null,
         failOnBadRow: false,
         delimiter: ',',
+        allowedTopics: { kind: 'list', topics: ['rowstream.rows', 'orders', 'ignored-metadata-wins'] },
       },
     },
     now: () => new Date('2026-11-25T12:00:00Z'),
@@ -272,7 +273,7 @@ describe('planner core', () => {
     });
   });
 
-  it('gzip is rejected as NOT_CSV; other keys and test events are ignored', async () => {
+  it('gzip and other keys under inbound/ are rejected as NOT_CSV; keys outside and test events are ignored', async () => {
     // Prepare
     const f = fakes();
     put(f, 'inbound/a.csv.gz', 'whatever');
@@ -289,8 +290,8 @@ describe('planner core', () => {
     });
     // Assess
     expect(res.batchItemFailures).toEqual([]);
-    expect(details(f, 'JobRejected.v1').map((d) => d.reason)).toEqual(['NOT_CSV']);
-    expect(f.jobs.size).toBe(1);
+    expect(details(f, 'JobRejected.v1').map((d) => d.reason)).toEqual(['NOT_CSV', 'NOT_CSV']);
+    expect(f.jobs.size).toBe(2);
   });
 
   it('metadata and tags override topic and options; a bad override is BAD_OPTIONS', async () => {
@@ -315,7 +316,8 @@ describe('planner core', () => {
     });
     const rejected = details(f, 'JobRejected.v1');
     expect(rejected.map((r) => r.reason)).toEqual(['BAD_OPTIONS', 'BAD_OPTIONS']);
-    expect(rejected[0].message).toContain('nope');
+    expect(rejected[0].message).toContain('rowstream-key-column');
+    expect(rejected[1].message).toContain('rowstream-topic');
   });
 
   it('a message that is not an S3 notification fails (-> DLQ), the others in the batch succeed', async () => {

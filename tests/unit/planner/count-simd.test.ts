@@ -59,13 +59,31 @@ describe('the WebAssembly module', () => {
   it('scans whole 64-byte blocks only and leaves the tail to the caller', () => {
     // Prepare
     const kernel = simdKernel()!;
-    const out = { newlines: 0, newlinesOdd: 0, empties: 0, emptiesOdd: 0, parity: 0 as 0 | 1 };
+    const out = {
+      newlines: 0,
+      newlinesOdd: 0,
+      empties: 0,
+      emptiesOdd: 0,
+      crs: 0,
+      crlfs: 0,
+      stray: 0,
+      parity: 0 as 0 | 1,
+    };
     const bytes = enc(`${'\n'.repeat(64)}"\n\n`);
     // Act
-    const done = kernel.scan(bytes, 0x0a, -1, 0, out);
+    const done = kernel.scan(bytes, 0x0a, -1, 0, out, 0x2c);
     // Assess: 64 LFs after a LF: all empty lines, at even parity; the quote and LFs after it untouched
     expect(done).toBe(64);
-    expect(out).toEqual({ newlines: 64, newlinesOdd: 0, empties: 64, emptiesOdd: 0, parity: 0 });
+    expect(out).toEqual({
+      newlines: 64,
+      newlinesOdd: 0,
+      empties: 64,
+      emptiesOdd: 0,
+      crs: 0,
+      crlfs: 0,
+      stray: 0,
+      parity: 0,
+    });
   });
 });
 

@@ -51,6 +51,13 @@ describe('countRows (region after the header)', () => {
     ['unterminated quote counts once', 'a\n"b\nc', 2],
     ['empty fields', ',,\n,,', 2],
     ['newlines inside quotes then empty line', '"\n\n"\n\n', 1],
+    ['bare CR ends a row (classic Mac)', 'a\rb\r', 2],
+    ['bare CR, no final line end', 'a\rb', 2],
+    ['bare CR empty lines skipped', '\ra\r\r\rb\r\n\r', 2],
+    ['bare CR inside quotes is data', '"x\ry"\rz', 2],
+    ['literal quote inside an unquoted field', '1,a"b\n2,c\n3,d\n', 3],
+    ['literal quote before a delimiter', '1,a",2\n3,"x\ny"\n', 2],
+    ['text after a closing quote', '"a"b"\nc\n', 2],
   ];
   for (const [name, text, expected] of cases) {
     it(name, () => {

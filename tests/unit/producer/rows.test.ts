@@ -119,23 +119,62 @@ describe('decodeRow', () => {
   });
 });
 
+describe('RowSplitter record assembly', () => {
+  it('copies each byte of a record spanning many chunks once (linear, not quadratic)', () => {
+    // Prepare: one 3.9 MB record (a quoted field with newlines) fed in 16 KiB chunks, then a short row
+    const big = `1,"${'x\n'.repeat(1_950_000)}"`;
+    const buf = Buffer.from(`${big}\n2,y\n`);
+    const s = new RowSplitter({ rowsBefore: 0, startOffset: 0, delimiter: ',', maxRecordBytes: 8 << 20 });
+    const rows: RawRow[] = [];
+    // Act
+    for (let i = 0; i < buf.length; i += 16 * 1024) rows.push(...s.push(buf.subarray(i, i + 16 * 1024)));
+    rows.push(...s.end());
+    // Assess: the record is whole, and joining it copied its bytes once (quadratic: ~240x its size)
+    expect(rows.map((r) => r.bytes.length)).toEqual([big.length, 3]);
+    expect(rows[0]!.bytes.toString()).toBe(big);
+    expect(s.bytesCopied).toBe(big.length);
+  });
+
+  it('keeps only the head of an oversized record and copies nothing more while skipping it', () => {
+    // Prepare
+    const buf = Buffer.from(`a,${'z'.repeat(100_000)}\r2,y\r`);
+    const s = new RowSplitter({ rowsBefore: 0, startOffset: 0, delimiter: ',', maxRecordBytes: 10_000 });
+    const rows: RawRow[] = [];
+    // Act
+    for (let i = 0; i < buf.length; i += 4096) rows.push(...s.push(buf.subarray(i, i + 4096)));
+    rows.push(...s.end());
+    // Assess: bare CR line ends; the big row is oversized with its first 1 KiB
+    expect(rows.map((r) => [r.row, r.offset, r.nextOffset, r.oversized, r.bytes.length])).toEqual([
+      [1, 0, 100_003, true, 1024],
+      [2, 100_003, 100_007, false, 3],
+    ]);
+    expect(s.bytesCopied).toBeLessThanOrEqual(1024);
+  });
+});
+
 describe('valueEncoder', () => {
-  it('builds exactly the JSON that recordValue (object + JSON.stringify) builds, escapes included', () => {
+  it('builds valid JSON with every column, in header order, whatever the names (__proto__, constructor, 0)', () => {
     // Prepare: fields with quotes, backslashes, control characters, non-ASCII and U+2028; headers
-    // that need escaping, and headers a JS object would reorder or merge (fallback path).
+    // that need escaping, and headers a JS object would reorder or drop.
     const fields = ['plain', 'a "q" \\ b', 'tab\there\nnl\u0001\u001f', 'Zürich ✓ \u2028 😀', ''];
     const headers = [
       ['id', 'name', 'note', 'city', 'empty'],
       ['i"d', 'n\\ame', 'no\nte', 'cïty', ''],
       ['b', '2', 'a', '1', 'c'],
-      ['x', 'y', 'x', '__proto__', 'z'],
+      ['x', 'y', 'constructor', '__proto__', 'toString'],
     ];
     for (const header of headers) {
       const decoded = { fields, text: fields.join(',') };
       // Act
-      const fast = valueEncoder('json', header)(decoded);
-      // Assess
-      expect(fast).toBe(recordValue('json', header, decoded));
+      const value = valueEncoder('json', header)(decoded);
+      // Assess: the same text as pieces stringified one by one, and JSON.parse sees every key as its own
+      const expected = `{${header.map((h, i) => `${JSON.stringify(h)}:${JSON.stringify(fields[i])}`).join(',')}}`;
+      expect(value).toBe(expected);
+      expect(recordValue('json', header, decoded)).toBe(expected);
+      const parsed = JSON.parse(value) as Record<string, string>;
+      expect(Object.getOwnPropertyNames(parsed).sort()).toEqual([...header].sort());
+      for (const [i, h] of header.entries())
+        expect(Object.getOwnPropertyDescriptor(parsed, h)?.value).toBe(fields[i]);
       expect(valueEncoder('csv', header)(decoded)).toBe(decoded.text);
     }
   });
