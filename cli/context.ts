@@ -8,6 +8,13 @@ import { resourceNames, type StackOutputs } from '../topology/topology.ts';
 /** The repository root (cli/ sits right under it). */
 export const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
+/** The options every command takes (`--stage`, `--stack-file`, `--state-dir`). */
+export interface GlobalOptions {
+  readonly stage?: string;
+  readonly stackFile?: string;
+  readonly stateDir?: string;
+}
+
 /** Base class of every CLI failure; `exitCode` is what the process ends with. */
 export class CliError extends Error {
   override readonly name: string = 'CliError';

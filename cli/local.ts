@@ -3,8 +3,7 @@ import { runnerPaths } from '../local/runner/services.ts';
 import { runForeground, serviceStatuses, startServices, stopServices } from '../local/runner/supervisor.ts';
 import * as stack from '../local/stack.ts';
 import type { StackOutputs } from '../topology/topology.ts';
-import { defaultStackFile, readStackFile, stateDirFrom } from './context.ts';
-import type { GlobalOptions } from './program.ts';
+import { defaultStackFile, type GlobalOptions, readStackFile, stateDirFrom } from './context.ts';
 
 const say = (line: string) => console.log(`[local] ${line}`);
 

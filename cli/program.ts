@@ -12,6 +12,7 @@ import {
   clientsFor,
   defaultStackFile,
   EnvironmentError,
+  type GlobalOptions,
   resolveTarget,
   stateDirFrom,
   UsageError,
@@ -22,12 +23,6 @@ import { dynamoJobsView } from './jobs.ts';
 import { barView, lineView } from './progress.ts';
 import { runResume } from './resume.ts';
 import { jobDetail, jobsTable, jobView } from './status.ts';
-
-export interface GlobalOptions {
-  readonly stage?: string;
-  readonly stackFile?: string;
-  readonly stateDir?: string;
-}
 
 function positiveInt(value: string): number {
   const n = Number(value);

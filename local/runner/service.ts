@@ -60,18 +60,20 @@ async function runSchedules() {
   const targets = SCHEDULES.map((s) => {
     const ruleArn = `arn:aws:events:${process.env.AWS_REGION ?? 'us-east-1'}:000000000000:rule/rowstream-${process.env.ROWSTREAM_STAGE ?? 'local'}-schedule-${s.name}`;
     let handler: ((event: unknown) => Promise<unknown>) | null = null;
+    // Each scheduled service writes its EMF to its own file: its environment says so, the process's stays.
+    const env = metricsDir
+      ? { ...process.env, ROWSTREAM_METRICS_SINK: `file:${join(metricsDir, `${s.service}.emf.jsonl`)}` }
+      : process.env;
     return {
       schedule: s,
       fire: async (at: Date) => {
         // Loaded at the first firing and retried at each one until it loads: a service that is not
         // there yet (or fails to import) costs one error line per tick, not the whole scheduler.
         if (!handler) {
-          // Each scheduled service writes its EMF to its own file when it reads the sink setting at load.
-          if (metricsDir)
-            process.env.ROWSTREAM_METRICS_SINK = `file:${join(metricsDir, `${s.service}.emf.jsonl`)}`;
-          handler = (
-            await load<{ handler: (event: unknown) => Promise<unknown> }>(`services/${s.service}/handler.ts`)
-          ).handler;
+          const mod = await load<{
+            handlerFor(env: NodeJS.ProcessEnv): (event: unknown) => Promise<unknown>;
+          }>(`services/${s.service}/handler.ts`);
+          handler = mod.handlerFor(env);
         }
         await handler(scheduledEvent(ruleArn, process.env.AWS_REGION ?? 'us-east-1', at));
       },

@@ -39,14 +39,18 @@ export interface ScheduledEventLike {
   readonly time?: string;
 }
 
-// The environment as it was when the module loaded: the local scheduler sets this service's metrics
-// sink (ROWSTREAM_METRICS_SINK) right before importing it and changes it for the next service.
-const ENV_AT_LOAD: NodeJS.ProcessEnv = { ...process.env };
-let tracker: CostTracker | null = null;
+/**
+ * The scheduled entry over an explicit environment (the local runner passes its own, e.g. its metrics
+ * file): built on first use; the firing time is the run's clock.
+ */
+export function handlerFor(env: NodeJS.ProcessEnv): (event?: ScheduledEventLike) => Promise<RunSummary> {
+  let tracker: CostTracker | null = null;
+  return async (event = {}) => {
+    tracker ??= costTrackerFromEnv(env);
+    const at = event.time ? new Date(event.time) : new Date();
+    return tracker.runOnce(Number.isNaN(at.getTime()) ? new Date() : at);
+  };
+}
 
-/** Scheduled entry (rate(5 minutes)): the firing time is the run's clock. */
-export const handler = async (event: ScheduledEventLike = {}): Promise<RunSummary> => {
-  tracker ??= costTrackerFromEnv(ENV_AT_LOAD);
-  const at = event.time ? new Date(event.time) : new Date();
-  return tracker.runOnce(Number.isNaN(at.getTime()) ? new Date() : at);
-};
+/** Lambda entry (rate(5 minutes)). */
+export const handler = handlerFor(process.env);

@@ -42,14 +42,18 @@ export interface ScheduledEventLike {
   readonly time?: string;
 }
 
-// The environment as it was when the module loaded: the local scheduler sets this service's metrics
-// sink right before importing it and changes it for the next service.
-const ENV_AT_LOAD: NodeJS.ProcessEnv = { ...process.env };
-let publisher: DimsPublisher | null = null;
+/**
+ * The scheduled entry over an explicit environment (the local runner passes its own, e.g. its metrics
+ * file): built on first use; the firing time is the run's clock.
+ */
+export function handlerFor(env: NodeJS.ProcessEnv): (event?: ScheduledEventLike) => Promise<DimsSummary> {
+  let publisher: DimsPublisher | null = null;
+  return async (event = {}) => {
+    publisher ??= dimsPublisherFromEnv(env);
+    const at = event.time ? new Date(event.time) : new Date();
+    return publisher.runOnce(Number.isNaN(at.getTime()) ? new Date() : at);
+  };
+}
 
-/** Scheduled entry (rate(6 hours)) and on-demand invocation: the firing time is the snapshot's id. */
-export const handler = async (event: ScheduledEventLike = {}): Promise<DimsSummary> => {
-  publisher ??= dimsPublisherFromEnv(ENV_AT_LOAD);
-  const at = event.time ? new Date(event.time) : new Date();
-  return publisher.runOnce(Number.isNaN(at.getTime()) ? new Date() : at);
-};
+/** Lambda entry (rate(6 hours)). */
+export const handler = handlerFor(process.env);

@@ -87,7 +87,7 @@ describe('alarm definitions', () => {
     expect(watched.sort()).toEqual([...expected].sort());
   });
 
-  it('cover what issue 6 asks for, with its thresholds', () => {
+  it('page on producer errors, rejects, budget, stalls, planner failures and old queue messages, with their thresholds', () => {
     const byId = new Map(defs.map((d) => [d.id, d]));
     const rate = byId.get('producer-error-rate');
     expect(rate?.source.kind).toBe('math');
