@@ -98,12 +98,25 @@ const STATIC: Record<string, { file: string; type: string }> = {
   '/vendor/chart.umd.min.js': { file: CHART_JS, type: 'text/javascript; charset=utf-8' },
 };
 
+/**
+ * The Host header a request to this server may carry: 127.0.0.1:port or localhost:port. Anything else
+ * (a DNS-rebinding page whose own name now resolves to 127.0.0.1) is refused, so no other origin can
+ * read /api/snapshot through the browser.
+ */
+export function isAllowedHost(host: string | undefined, port: number): boolean {
+  return host === `127.0.0.1:${port}` || host === `localhost:${port}`;
+}
+
 /** Serves the page and `/api/snapshot` on 127.0.0.1 only: the dashboard shows data nobody else should. */
 export async function startDashboard(opts: DashboardOptions): Promise<DashboardServer> {
   const snapshot = snapshotSource(opts);
   // One snapshot at a time: several tabs polling every second must not multiply the table queries.
   let inFlight: Promise<Snapshot> | null = null;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (!isAllowedHost(req.headers.host, (server.address() as AddressInfo).port)) {
+      res.writeHead(421, { 'content-type': 'text/plain' }).end('misdirected request: unexpected Host header');
+      return;
+    }
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end();
