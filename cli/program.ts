@@ -256,9 +256,20 @@ export function buildProgram(): Command {
       const target = resolveTarget(g);
       await assertReachable(target);
       const { startDashboard } = await import('./dashboard/server.ts');
+      const { panelsSource } = await import('./dashboard/panels.ts');
+      const { runbookLocation } = await import('./alarms.ts');
+      const { resourceNames } = await import('../topology/topology.ts');
+      const clients = clientsFor(target);
       const server = await startDashboard({
         target,
-        jobs: dynamoJobsView(clientsFor(target).doc, target.jobsTable),
+        jobs: dynamoJobsView(clients.doc, target.jobsTable),
+        panels: panelsSource({
+          stage: target.stage,
+          cloudwatch: clients.cloudwatch,
+          doc: clients.doc,
+          stateTable: target.outputs?.tables.state ?? resourceNames(target.stage).tables.state,
+          runbooks: runbookLocation(target),
+        }),
         metricsDir: pathsFor(g).metrics,
         port: opts.port,
       });
@@ -268,6 +279,50 @@ export function buildProgram(): Command {
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+    });
+
+  const alarms = program
+    .command('alarms')
+    .description('every alarm of the stage: state, since when, value vs threshold, runbook')
+    .option('--json', 'machine-readable output')
+    .action(async (opts, cmd: Command) => {
+      const target = resolveTarget(globals(cmd));
+      await assertReachable(target);
+      const { alarmViews, alarmsTable, describeStageAlarms, runbookLocation } = await import('./alarms.ts');
+      const { alarmDefinitions } = await import('../monitoring/alarms.ts');
+      const list = await describeStageAlarms(clientsFor(target).cloudwatch, target.stage);
+      const views = alarmViews(list, alarmDefinitions(target.stage), runbookLocation(target));
+      if (opts.json) console.log(JSON.stringify({ stage: target.stage, alarms: views }, null, 2));
+      else for (const l of alarmsTable(views, Date.now())) console.log(l);
+    });
+  alarms
+    .command('test')
+    .description(
+      'fire one alarm (SetAlarmState) to try the alert path end to end; its next evaluation puts it back',
+    )
+    .argument('<name>', 'alarm id (rows-rejected), or its full name')
+    .addOption(new Option('--state <state>', 'state to set').choices(['ALARM', 'OK']).default('ALARM'))
+    .action(async (name: string, opts, cmd: Command) => {
+      const target = resolveTarget(globals(cmd));
+      await assertReachable(target);
+      const { testAlarm } = await import('./alarms.ts');
+      const { userInfo, hostname } = await import('node:os');
+      const def = await testAlarm(
+        clientsFor(target).cloudwatch,
+        target.stage,
+        name,
+        opts.state,
+        `${userInfo().username}@${hostname()}`,
+      );
+      console.log(`set ${def.name} to ${opts.state} (stage ${target.stage})`);
+      console.log(
+        def.delivery === 'router'
+          ? `-> default bus -> alarm-state rule -> alarm-router -> SNS topic ${def.topic}`
+          : def.delivery === 'direct'
+            ? `-> the alarm's own actions publish to SNS topic ${def.topic}`
+            : '-> silent alarm: no message (its fact is announced by an event); the state shows in `rowstream alarms`',
+      );
+      console.log('the next evaluation (CloudWatch, or the local runner) sets it back from its datapoints');
     });
 
   program

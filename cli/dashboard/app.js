@@ -177,6 +177,92 @@ function renderTiles(s) {
   if (s.cost.monthToDateUsd !== null) $('t-cost').title = `month to date: ${fmtUsd(s.cost.monthToDateUsd)}`;
 }
 
+function ago(iso) {
+  if (!iso) return '–';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m ago`;
+}
+
+function linkCell(href, text) {
+  const td = document.createElement('td');
+  if (href) {
+    const a = document.createElement('a');
+    a.href = href;
+    a.textContent = text;
+    a.target = '_blank';
+    a.rel = 'noopener';
+    td.append(a);
+  } else td.textContent = '–';
+  return td;
+}
+
+function renderAlarms(alarms) {
+  const body = $('alarms');
+  body.replaceChildren();
+  $('no-alarms').hidden = alarms.length > 0;
+  for (const a of alarms) {
+    const tr = document.createElement('tr');
+    tr.dataset.testid = 'alarm-row';
+    tr.dataset.alarm = a.id ?? a.name;
+    tr.dataset.state = a.state;
+    tr.title = a.reason ?? '';
+    tr.append(
+      cell(a.state.replaceAll('_', ' '), `st st-${a.state.split(' ')[0]}`),
+      cell(ago(a.since)),
+      cell(a.id ?? a.name),
+      cell(a.severity ?? '–'),
+      cell(a.valueText),
+      linkCell(a.runbook, 'runbook'),
+    );
+    body.append(tr);
+  }
+}
+
+function renderBudget(cost) {
+  const mtd = cost.monthToDateUsd;
+  const pct = cost.budgetUtilizationPercent;
+  const fill = $('budget-fill');
+  if (mtd === null || mtd === undefined) {
+    $('budget-text').textContent = 'no figure yet';
+    fill.style.width = '0%';
+    return;
+  }
+  const budget = pct ? (mtd * 100) / pct : null;
+  $('budget-text').textContent =
+    budget === null
+      ? `${fmtUsd(mtd)} (no budget set)`
+      : `${fmtUsd(mtd)} of ${fmtUsd(budget)} · ${pct.toFixed(0)}%`;
+  $('budget-text').dataset.testid = 'budget';
+  fill.style.width = `${Math.min(100, pct ?? 0)}%`;
+  fill.className = `fill${pct >= 100 ? ' bad' : pct >= 80 ? ' warn' : ''}`;
+}
+
+function renderInventory(inv) {
+  const body = $('inventory');
+  body.replaceChildren();
+  if (!inv) {
+    $('inventory-note').textContent = 'No inventory yet (dims-publisher).';
+    return;
+  }
+  $('inventory-note').textContent = `snapshot ${ago(inv.takenAt)} (dims-publisher)`;
+  for (const m of inv.metrics) {
+    const tr = document.createElement('tr');
+    tr.dataset.testid = 'inventory-row';
+    const labels = Object.values(m.labels ?? {}).join(' ');
+    const name = m.name.replace(/^Inventory/, '');
+    const value =
+      m.unit === 'Bytes'
+        ? `${nf.format(m.value / 1024)} KiB`
+        : m.unit === 'Seconds'
+          ? fmtDuration(m.value)
+          : nf.format(m.value);
+    tr.append(cell(labels ? `${name} ${labels}` : name), cell(value));
+    body.append(tr);
+  }
+}
+
 async function tick() {
   const live = $('live');
   try {
@@ -187,6 +273,9 @@ async function tick() {
     renderTiles(s);
     renderJobs(s.jobs);
     renderCharts(s);
+    if (s.alarms) renderAlarms(s.alarms);
+    renderBudget(s.cost);
+    if (s.inventory !== undefined) renderInventory(s.inventory);
     $('errors').textContent = s.errors.join(' · ');
     live.textContent = `live · updated ${timeLabel(Date.parse(s.generatedAt))}`;
     live.className = 'meta';

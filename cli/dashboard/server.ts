@@ -8,6 +8,7 @@ import type { Target } from '../context.ts';
 import type { JobsView } from '../jobs.ts';
 import { type JobView, jobView } from '../status.ts';
 import { EmfTail, type MetricsSnapshot, MetricsStore } from './data.ts';
+import type { Panels } from './panels.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 // chart.js from node_modules, served by us: the page must work without internet (no CDN).
@@ -21,6 +22,8 @@ export interface DashboardOptions {
   /** Jobs listed; the newest first. */
   readonly jobLimit?: number;
   readonly now?: () => number;
+  /** Alarm states and the data inventory (panels.ts); without it the page shows neither. */
+  readonly panels?: () => Promise<Panels & { errors: string[] }>;
 }
 
 /** A job as the page shows it: the record, brought forward by fresher producer metrics while it runs. */
@@ -51,7 +54,7 @@ export function liveJob(view: JobView, metrics: MetricsSnapshot): DashboardJob {
   };
 }
 
-export interface Snapshot extends MetricsSnapshot {
+export interface Snapshot extends MetricsSnapshot, Partial<Panels> {
   readonly generatedAt: string;
   readonly stage: string;
   readonly jobs: readonly DashboardJob[];
@@ -81,7 +84,10 @@ export function snapshotSource(opts: DashboardOptions) {
       errors.push(`jobs table: ${(error as Error).message}`);
     }
     const metrics = store.snapshot(now());
+    const panels = opts.panels ? await opts.panels() : null;
+    if (panels) errors.push(...panels.errors);
     return {
+      ...(panels ? { alarms: panels.alarms, inventory: panels.inventory } : {}),
       generatedAt: new Date(now()).toISOString(),
       stage: opts.target.stage,
       jobs: jobs.map((j) => liveJob(j, metrics)),

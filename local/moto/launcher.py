@@ -374,6 +374,9 @@ def fix_alarm_state_change() -> None:
                 "reasonData": alarm.state_reason_data,
                 "timestamp": _iso(alarm.state_updated_timestamp.replace(tzinfo=timezone.utc).timestamp()),
             }
+            # AWS omits reasonData when there is none (a new alarm's first state); null fails consumers.
+            if not previous["reasonData"]:
+                del previous["reasonData"]
         original(self, alarm_name, reason, reason_data, state_value)
         alarm = self.alarms[alarm_name]
         if previous is None or previous["value"] == alarm.state_value:

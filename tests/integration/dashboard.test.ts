@@ -3,6 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alarmDefinitions } from '../../monitoring/alarms.ts';
 import { writeSample } from '../../samples/generate.ts';
 import { BIN, cliStage, REPO_ROOT } from './cli-harness.ts';
 
@@ -27,6 +28,7 @@ const OUT = join(REPO_ROOT, 'test-output', 'dashboard');
 let stage: Awaited<ReturnType<typeof cliStage>>;
 let dashboard: ChildProcess | null = null;
 let browser: Browser | null = null;
+let dashboardUrl = '';
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
@@ -74,6 +76,7 @@ describe('rowstream dashboard', () => {
     const file = join(stage.dir, 'big.csv');
     await writeSample(file, { rows: 400_000 });
     const url = await startDashboard(stage.env);
+    dashboardUrl = url;
     const drop = await stage.run(['drop', file, '--no-wait', '--topic', `dash-${stage.outputs.stage}`]);
     expect(drop.code, drop.stderr).toBe(0);
     const jobId = /^job (j-[0-9a-f]{24})$/m.exec(drop.stdout)?.[1];
@@ -108,5 +111,21 @@ describe('rowstream dashboard', () => {
     expect(await page.locator('#live').getAttribute('class')).not.toContain('stale');
     expect(await row.locator('[data-testid="job-percent"]').textContent()).toMatch(/^\d+\.\d%$/);
     expect(consoleErrors).toEqual([]);
+  });
+
+  it('shows every alarm of the stage with its state and a runbook link, the budget panel and the inventory', async () => {
+    const page = await browser!.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(dashboardUrl);
+    const alarms = page.locator('tr[data-testid="alarm-row"]');
+    await alarms.first().waitFor({ timeout: 30_000 });
+    expect(await alarms.count()).toBe(alarmDefinitions(stage.outputs.stage).length);
+    const rejected = page.locator('tr[data-testid="alarm-row"][data-alarm="rows-rejected"]');
+    expect(await rejected.getAttribute('data-state')).toMatch(/^(OK|ALARM|INSUFFICIENT_DATA)$/);
+    expect(await rejected.locator('a').getAttribute('href')).toBe(
+      `${stage.outputs.endpoint}/${stage.outputs.bucket}/runbooks/runbooks.md#rows-rejected`,
+    );
+    // The dims-publisher runs at start: its snapshot is on the page.
+    await page.locator('tr[data-testid="inventory-row"]').first().waitFor({ timeout: 30_000 });
+    expect(await page.locator('#budget-text').textContent()).not.toBe('–');
   });
 });
