@@ -24,6 +24,8 @@ export default defineConfig({
           name: 'integration',
           include: ['tests/integration/**/*.test.ts'],
           environment: 'node',
+          // In-process handlers' JSON logs go to test-output/logs/<file>.log, shown only when a test fails.
+          setupFiles: ['testkit/service-logs.ts'],
           // Files share one moto server and one broker on a 2-core machine; each file provisions its own
           // stage (unique names), but running them one at a time keeps timings honest and failures readable.
           fileParallelism: false,

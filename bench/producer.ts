@@ -12,7 +12,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { awsClients } from '../services/shared/aws.ts';
 import { getJob, REPO, sendJobStarted, startProducer, uploadJob } from '../testkit/producer.ts';
@@ -28,7 +27,7 @@ type Encoder = 'fast' | 'library';
 const encoders = arg('encoders', 'fast').split(',') as Encoder[];
 const txRows = arg('tx', '50000');
 const metricsCompare = arg('metrics-compare', 'fast');
-const library = `platformatic-kafka@${createRequire(import.meta.url)('@platformatic/kafka/package.json').version}`;
+const library = `platformatic-kafka@${JSON.parse(readFileSync(join(REPO, 'node_modules/@platformatic/kafka/package.json'), 'utf8')).version}`;
 
 function ensureKcat(): string {
   const found = spawnSync('which', ['kcat']).stdout.toString().trim();

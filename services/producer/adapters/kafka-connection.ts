@@ -236,7 +236,7 @@ export type PlatformaticConnectionOptions = Pick<PlatformaticConnection, 'tls' |
 };
 
 /**
- * Options for the clients of @platformatic/kafka 1.35 (Producer, Consumer, Admin). It supports
+ * Options for the clients of @platformatic/kafka 2.x (Producer, Consumer, Admin). It supports
  * SCRAM-SHA-256/512 and OAUTHBEARER with a token provider (re-authenticating at 80% of the session
  * lifetime the broker announces), so MSK IAM works with it as with kafkajs.
  */
