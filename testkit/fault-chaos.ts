@@ -117,7 +117,10 @@ export async function runFaultChaos(o: FaultChaosOptions): Promise<FaultChaosRep
     ROWSTREAM_PRODUCER_SWEEP_MS: '1000',
     ROWSTREAM_PRODUCER_LEASE_MS: '4000',
     ROWSTREAM_PRODUCER_HEARTBEAT_MS: '1000',
-    ROWSTREAM_PRODUCER_STALL_MS: '8000',
+    // Above the fence retry and the SDK's DynamoDB timeouts (bounded steps), below the S3 client's 30 s
+    // idle timeout, so a stalled S3 body is caught by the progress-aware lease.
+    ROWSTREAM_PRODUCER_STALL_MS: '25000',
+    ROWSTREAM_PRODUCER_FENCE_RETRY_MS: '20000',
     ROWSTREAM_PRODUCER_TRANSACTION_ROWS: '5000',
     ROWSTREAM_PRODUCER_BATCH_ROWS: '1000',
     ROWSTREAM_PRODUCER_CHECKPOINT_MS: '1000',

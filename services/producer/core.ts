@@ -394,6 +394,8 @@ class JobRun {
     let first = true;
     for (;;) {
       this.lease.check();
+      // Each (re)start of the pass is a step forward: the stall clock measures the steps that follow.
+      this.lease.progress();
       try {
         const placement = await this.ensurePlacement();
         this.producer = await this.deps.kafka
@@ -405,6 +407,7 @@ class JobRun {
         // After any Kafka failure the outcome of the last commit is unknown (the ack may have been lost):
         // only the topic can tell, so every re-open but a fresh job's first one reads it back.
         if (!first || this.resumed || this.checkpoint) await this.resumeFromKafka();
+        this.lease.progress();
         first = false;
         return await this.pass(this.producer);
       } catch (e) {

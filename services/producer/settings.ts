@@ -33,8 +33,11 @@ export const ProducerEnv = CommonEnv.extend({
   ROWSTREAM_PRODUCER_SWEEP_MS: intFromEnv(15_000),
   /** A PLANNED job whose JobStarted did not go out within this long is run by the sweeper. */
   ROWSTREAM_PRODUCER_PLANNED_GRACE_MS: intFromEnv(120_000),
-  /** No progress for this long: stop renewing the lease (another producer takes over). */
-  ROWSTREAM_PRODUCER_STALL_MS: intFromEnv(60_000),
+  /**
+   * No progress for this long: stop renewing the lease (another producer takes over). Longer than the
+   * longest bounded step (FENCE_RETRY_MS, the SDK's timeouts x attempts), so only a hang trips it.
+   */
+  ROWSTREAM_PRODUCER_STALL_MS: intFromEnv(120_000),
   ROWSTREAM_PRODUCER_WAIT_SECONDS: z.coerce.number().int().min(0).max(20).default(20),
   ROWSTREAM_PRODUCER_CHECKPOINT_ROWS: intFromEnv(200_000),
   ROWSTREAM_PRODUCER_CHECKPOINT_MS: intFromEnv(5_000),
