@@ -39,7 +39,7 @@ async function fillUnrelated(topic: string, n: number) {
       topic,
       value,
       partition: (i + k) % partitions,
-      headers: { 'rowstream-job': Buffer.from('j-someone-else') },
+      headers: new Map([[Buffer.from('rowstream-job'), Buffer.from('j-someone-else')]]),
     }));
     await p.send({ messages, acks: 1 });
   }
