@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { Producer } from '@platformatic/kafka';
 import { platformaticKafka } from '../services/producer/adapters/kafka-platformatic.ts';
 import { readLastCommitted } from '../services/producer/adapters/kafka-scan.ts';
-import { requireLocalStack } from '../tests/integration/support/stack.ts';
+import { requireLocalStack } from '../testkit/stack.ts';
 
 const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(`--${name}`);
