@@ -104,7 +104,8 @@ export function resolveTarget(opts: TargetOptions, env: NodeJS.ProcessEnv = proc
     stage,
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
     endpoint: null,
-    bucket: names.bucket,
+    // The deployed bucket's name carries account and region (the Storage stack's output `Bucket`).
+    bucket: env.ROWSTREAM_BUCKET ?? names.bucket,
     jobsTable: names.tables.jobs,
     busName: names.busName,
     archiveName: names.archiveName,

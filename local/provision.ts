@@ -41,6 +41,7 @@ import {
   type QueueName,
   RULES,
   resourceNames,
+  ruleEventPattern,
   SCHEDULES,
   type StackOutputs,
   TABLES,
@@ -511,7 +512,7 @@ export async function provision(input: ProvisionInput): Promise<StackOutputs> {
         new PutRuleCommand({
           Name: name,
           EventBusName: busName,
-          EventPattern: JSON.stringify(def.eventPattern),
+          EventPattern: JSON.stringify(ruleEventPattern(def, stage)),
           State: 'ENABLED',
           Description: def.description,
         }),

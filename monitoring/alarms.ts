@@ -203,8 +203,9 @@ export function alarmDefinitions(stage: string, options: AlarmOptions = {}): rea
       source: {
         kind: 'math',
         // Rejected rows count as errors here: a file with more than 5% bad rows needs a person as much
-        // as a flaky broker does. IF() keeps an idle producer (no rows read) at 0 instead of no data.
-        expression: 'IF(processed > 0, 100 * (FILL(errors, 0) + FILL(rejected, 0)) / processed, 0)',
+        // as a flaky broker does. With no row read, errors alone decide: a total Kafka outage reads no
+        // rows but fails every send, and must trip (100); an idle producer stays at 0.
+        expression: PRODUCER_ERROR_RATE_EXPRESSION,
         label: 'Error rate (% of rows)',
         periodSeconds: 300,
         metrics: {
@@ -398,6 +399,7 @@ export function alarmDefinitions(stage: string, options: AlarmOptions = {}): rea
       treatMissingData: 'notBreaching',
       unit: 'failures',
     },
+    ...platformAlarms(stage),
   ];
   const runbooks = options.runbooks ?? { kind: 'bucket', bucket: names.bucket };
   return drafts.map(({ meaning, ...d }) => ({
@@ -436,4 +438,90 @@ export function severityFromAlarmName(stage: string, name: string): Severity | n
 /** Every metric an alarm reads (for catalog checks). */
 export function alarmMetrics(def: AlarmDef): readonly MetricRef[] {
   return def.source.kind === 'metric' ? [def.source.metric] : Object.values(def.source.metrics);
+}
+
+/** Producer error rate in percent of rows read (metric math over errors, rejected, processed). */
+export const PRODUCER_ERROR_RATE_EXPRESSION =
+  'IF(FILL(processed, 0) > 0, 100 * (FILL(errors, 0) + FILL(rejected, 0)) / FILL(processed, 0), ' +
+  'IF(FILL(errors, 0) > 0, 100, 0))';
+
+/** Container Insights: the producer service's running tasks (the cluster enables it, stacks/Pipeline.ts). */
+export function producerTaskCountMetric(stage: string, periodSeconds = 60): MetricRef {
+  return {
+    namespace: 'ECS/ContainerInsights',
+    metricName: 'RunningTaskCount',
+    dimensions: { ClusterName: physicalName(stage, 'cluster'), ServiceName: physicalName(stage, 'producer') },
+    statistic: 'Minimum',
+    periodSeconds,
+  };
+}
+
+/**
+ * The platform under the services: every function's crashes and throttles, and the producer's tasks.
+ * The alarm-router's own alarms publish directly: a router that crashes cannot report it.
+ */
+function platformAlarms(stage: string): Draft[] {
+  const lambda = (service: ServiceName, metricName: string): MetricRef => ({
+    namespace: LAMBDA_NAMESPACE,
+    metricName,
+    dimensions: { FunctionName: functionName(stage, service) },
+    statistic: 'Sum',
+    periodSeconds: 300,
+  });
+  const functions: readonly ServiceName[] = ['planner', 'alarm-router', 'cost-tracker', 'dims-publisher'];
+  const drafts: Draft[] = [];
+  for (const service of functions) {
+    // The planner's crashes are in planner-failures already (with its handled errors).
+    if (service !== 'planner') {
+      drafts.push({
+        id: `${service}-errors`,
+        service,
+        severity: 'warning',
+        delivery: service === 'alarm-router' ? 'direct' : 'router',
+        title: `${service} invocations fail`,
+        meaning: `Invocations of ${functionName(stage, service)} that ended in an error (AWS/Lambda Errors) in 2 of the last 3 periods of 5 minutes.`,
+        runbook: 'lambda-errors',
+        source: { kind: 'metric', metric: lambda(service, 'Errors') },
+        threshold: 0,
+        comparison: 'GreaterThanThreshold',
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+        treatMissingData: 'notBreaching',
+        unit: 'invocations',
+      });
+    }
+    drafts.push({
+      id: `${service}-throttles`,
+      service,
+      severity: 'warning',
+      delivery: service === 'alarm-router' ? 'direct' : 'router',
+      title: `${service} is throttled`,
+      meaning: `Invocations of ${functionName(stage, service)} refused for lack of concurrency (AWS/Lambda Throttles) in the last 5 minutes.`,
+      runbook: 'lambda-throttles',
+      source: { kind: 'metric', metric: lambda(service, 'Throttles') },
+      threshold: 0,
+      comparison: 'GreaterThanThreshold',
+      evaluationPeriods: 1,
+      treatMissingData: 'notBreaching',
+      unit: 'invocations',
+    });
+  }
+  drafts.push({
+    id: 'producer-tasks',
+    service: 'producer',
+    severity: 'critical',
+    delivery: 'router',
+    title: 'No producer task is running',
+    meaning:
+      'The producer service ran no task for 5 minutes (ECS/ContainerInsights RunningTaskCount, missing data ' +
+      'counts as none): nothing is streamed, jobs wait in the queue.',
+    runbook: 'producer-tasks',
+    source: { kind: 'metric', metric: producerTaskCountMetric(stage) },
+    threshold: 1,
+    comparison: 'LessThanThreshold',
+    evaluationPeriods: 5,
+    treatMissingData: 'breaching',
+    unit: 'tasks',
+  });
+  return drafts;
 }

@@ -11,9 +11,12 @@ import {
   type QueueName,
   RULES,
   resourceNames,
+  ruleEventPattern,
+  SCHEDULES,
   TOPICS,
 } from '../topology/topology.ts';
-import { arn, cdkEventPattern, removalFor, tagService } from './common.ts';
+import { arn, bucketNameFor, cdkEventPattern, removalFor, tagService } from './common.ts';
+import { settingsOf } from './settings.ts';
 
 /** The queue that receives the bucket's `inbound/` ObjectCreated notifications (DESIGN.md, Flow). */
 export const S3_NOTIFICATION_QUEUE: QueueName = 'planner';
@@ -73,7 +76,12 @@ export function Bus({ stack, app }: StackContext) {
       actions: ['sqs:SendMessage'],
       resources: [queues[S3_NOTIFICATION_QUEUE].queue.queueArn],
       conditions: {
-        ArnLike: { 'aws:SourceArn': arn('s3', names.bucket, { region: false, account: false }) },
+        ArnLike: {
+          'aws:SourceArn': arn('s3', bucketNameFor(stack, app.stage, settingsOf(app)), {
+            region: false,
+            account: false,
+          }),
+        },
         StringEquals: { 'aws:SourceAccount': stack.account },
       },
     }),
@@ -95,6 +103,22 @@ export function Bus({ stack, app }: StackContext) {
     }),
   );
 
+  // EventBridge may dead-letter what a schedule could not deliver to its function (the schedules live in
+  // Pipeline, which uses this stack: named by their stage-derived ARNs, no reference back).
+  queues[RULE_TARGET_DLQ].queue.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'ScheduleTargetDeadLetters',
+      principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+      actions: ['sqs:SendMessage'],
+      resources: [queues[RULE_TARGET_DLQ].queue.queueArn],
+      conditions: {
+        ArnEquals: {
+          'aws:SourceArn': SCHEDULES.map((s) => arn('events', `rule/${names.schedules[s.name]}`)),
+        },
+      },
+    }),
+  );
+
   const bus = new events.EventBus(stack, 'EventBus', { eventBusName: names.busName });
   const archive = new events.CfnArchive(stack, 'Archive', {
     archiveName: names.archiveName,
@@ -103,6 +127,8 @@ export function Bus({ stack, app }: StackContext) {
     eventPattern: ARCHIVE.eventPattern,
     retentionDays: archiveRetentionDays(app.stage),
   });
+  // Removing prod must not delete a year of events.
+  archive.applyRemovalPolicy(removalPolicy);
   const defaultBus = events.EventBus.fromEventBusName(stack, 'DefaultBus', 'default');
 
   const rules: Record<string, events.Rule> = {};
@@ -111,7 +137,7 @@ export function Bus({ stack, app }: StackContext) {
       ruleName: names.rules[def.name],
       description: def.description,
       eventBus: def.bus === 'custom' ? bus : defaultBus,
-      eventPattern: cdkEventPattern(def.eventPattern) as events.EventPattern,
+      eventPattern: cdkEventPattern(ruleEventPattern(def, app.stage)) as events.EventPattern,
     });
     rule.addTarget(
       new targets.SqsQueue(queues[def.target.queue].queue, {

@@ -8,7 +8,7 @@ import type { StackContext } from 'sst/constructs';
 import { type AlarmDef, alarmDefinitions, type MetricRef } from '../monitoring/alarms.ts';
 import { dashboardBody, dashboardName } from '../monitoring/dashboard.ts';
 import { physicalName, resourceNames, TOPICS, type TopicName } from '../topology/topology.ts';
-import { removalFor, tagService } from './common.ts';
+import { arn, removalFor, tagService } from './common.ts';
 import { settingsOf } from './settings.ts';
 
 /**
@@ -55,6 +55,20 @@ export function Monitoring({ stack, app }: StackContext) {
       masterKey: key,
       enforceSSL: true,
     });
+    // A topic policy replaces SNS's default one (which lets the account's principals and services
+    // publish): with only enforceSSL's TLS deny, the alarms that publish directly would be refused.
+    topics[def.name].addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [topics[def.name].topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: { 'aws:SourceArn': arn('cloudwatch', `alarm:${physicalName(app.stage, '')}*`) },
+        },
+      }),
+    );
   }
 
   const alarms: Record<string, cloudwatch.Alarm> = {};

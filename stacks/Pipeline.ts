@@ -1,5 +1,7 @@
-import { Aws, Duration, type Stack } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, type Stack } from 'aws-cdk-lib';
+import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -7,13 +9,17 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Function as SstFunction, type StackContext, use } from 'sst/constructs';
 import { useProject } from 'sst/project.js';
+import { CATALOG } from '../events/catalog.ts';
 import { functionName } from '../monitoring/alarms.ts';
+import { METRIC_NAMESPACE } from '../services/shared/metrics.ts';
 import {
   PREFIXES,
   physicalName,
   QUEUES,
+  type QueueName,
   RULES,
   resourceNames,
   SCHEDULES,
@@ -23,7 +29,7 @@ import {
   TOPICS,
 } from '../topology/topology.ts';
 import { Bus } from './Bus.ts';
-import { removalFor, tagService } from './common.ts';
+import { arn, removalFor, tagService } from './common.ts';
 import { Monitoring } from './Monitoring.ts';
 import { Storage } from './Storage.ts';
 import { type DeploySettings, settingsOf } from './settings.ts';
@@ -107,7 +113,13 @@ export function Pipeline({ stack, app }: StackContext) {
     ),
     kafka: { brokers: settings.kafka.brokers ? [settings.kafka.brokers] : [] },
   };
-  const baseEnv = serviceEnvironment(outputs);
+  const baseEnv = {
+    ...serviceEnvironment(outputs),
+    // One topic setting, end to end: the planner's default and allow-list, the producer's defence in
+    // depth, and (below) the MSK grants all come from these two values.
+    ROWSTREAM_DEFAULT_TOPIC: settings.kafka.defaultTopic,
+    ROWSTREAM_ALLOWED_TOPICS: settings.kafka.allowedTopics.join(','),
+  };
   const refs: PermissionRefs = {
     bucketArn: bucket.bucketArn,
     busArn: bus.eventBusArn,
@@ -122,7 +134,7 @@ export function Pipeline({ stack, app }: StackContext) {
   // Lambda sets AWS_REGION itself and rejects it as a configured variable.
   delete (lambdaEnv as Record<string, string>).AWS_REGION;
 
-  const fn = (service: Exclude<ServiceName, 'producer'>, timeoutSeconds: number) => {
+  const fn = (service: Exclude<ServiceName, 'producer'>, timeoutSeconds: number, memoryMiB: number) => {
     // sst pins its own copy of `constructs` (10.3), the app uses 10.8: same runtime shape, distinct types.
     const f = new SstFunction(
       stack as unknown as ConstructorParameters<typeof SstFunction>[0],
@@ -132,13 +144,18 @@ export function Pipeline({ stack, app }: StackContext) {
         handler: `services/${service}/handler.handler`,
         runtime: LAMBDA_RUNTIME,
         architecture: 'arm_64',
-        memorySize: 512,
+        memorySize: memoryMiB,
         timeout: timeoutSeconds,
         // The code does not use X-Ray; active tracing would only add permissions nobody calls.
         tracing: 'disabled',
         logRetention: retention(settings),
-        nodejs: { format: 'esm', sourcemap: true },
-        environment: { ...lambdaEnv, NODE_OPTIONS: '--enable-source-maps' },
+        // Minified, no source map in the zip (SST keeps function names, so stack traces still name
+        // the functions): a 0.6 MB bundle instead of 2.5 MB plus a 4.5 MB map on every cold start.
+        nodejs: { format: 'esm', minify: true, sourcemap: false },
+        // Files the code reads at run time, next to the bundle where it looks for them
+        // (tests/infra/build.test.ts runs SST's build and checks each artifact for them).
+        copyFiles: (RUNTIME_FILES[service] ?? []).map((from) => ({ from })),
+        environment: lambdaEnv,
         permissions: statements(servicePermissions(service, refs)),
       },
     );
@@ -149,40 +166,70 @@ export function Pipeline({ stack, app }: StackContext) {
   // Every queue with a consumer gets it as a Lambda trigger (the producer is a service that polls its
   // own queue; DLQs have no consumer), every schedule its function: both driven by the topology.
   const functions: Partial<Record<Exclude<ServiceName, 'producer'>, SstFunction>> = {};
-  const functionOf = (service: Exclude<ServiceName, 'producer'>, timeoutSeconds: number) => {
-    functions[service] ??= fn(service, timeoutSeconds);
+  const functionOf = (service: Exclude<ServiceName, 'producer'>, timeoutSeconds: number, memoryMiB = 512) => {
+    functions[service] ??= fn(service, timeoutSeconds, memoryMiB);
     return functions[service];
   };
   for (const q of QUEUES) {
     if (q.consumer === null || q.consumer === 'producer') continue;
-    // Lambda must finish before the message becomes visible again, or two copies run at once.
-    const f = functionOf(q.consumer, q.visibilityTimeoutSeconds - 10);
+    if (!q.lambda) throw new Error(`queue ${q.name}: a Lambda consumer needs its lambda settings`);
+    const f = functionOf(q.consumer, q.lambda.timeoutSeconds, q.lambda.memoryMiB);
     f.addEventSource(
       new SqsEventSource(queues[q.name].queue, {
-        batchSize: 10,
-        maxBatchingWindow: Duration.seconds(1),
+        batchSize: q.lambda.batchSize,
+        ...(q.lambda.batchSize > 1 ? { maxBatchingWindow: Duration.seconds(1) } : {}),
         reportBatchItemFailures: true,
       }),
     );
   }
+  // Events a schedule could not deliver to its function (after its retries) go to the rule-target DLQ
+  // of the Bus stack, watched by an alarm. Imported by its name-derived ARN: a reference to the
+  // construct would make CDK add the queue-policy grant in Bus, naming these rules, a dependency cycle;
+  // Bus grants the schedule rules by name instead (stacks/Bus.ts).
+  const scheduleDlq = sqs.Queue.fromQueueArn(
+    stack,
+    'ScheduleTargetsDlq',
+    arn('sqs', names.queues[SCHEDULE_TARGET_DLQ].name),
+  );
   for (const s of SCHEDULES) {
     if (s.service === 'producer')
       throw new Error(`schedule ${s.name}: the producer is a service, not a function`);
-    const f = functionOf(s.service, 120);
+    const f = functionOf(s.service, s.timeoutSeconds);
     const rule = new events.Rule(stack, `Schedule-${s.name}`, {
       ruleName: names.schedules[s.name],
       description: s.description,
       schedule: events.Schedule.expression(s.expression),
     });
-    rule.addTarget(new targets.LambdaFunction(f, { retryAttempts: 2 }));
+    rule.addTarget(
+      new targets.LambdaFunction(f, {
+        retryAttempts: 2,
+        maxEventAge: Duration.seconds(Math.max(60, s.everySeconds)),
+        deadLetterQueue: scheduleDlq,
+      }),
+    );
     tagService(rule, s.service);
   }
 
   // ---- Producer (ECS Fargate) -------------------------------------------------------------------
-  const producer = producerService(stack, app.stage, settings, baseEnv, refs);
+  const producer = producerService(stack, app.stage, settings, baseEnv, refs, queues.producer.queue);
 
   return { functions, ...producer };
 }
+
+/** Files a function reads at run time (paths from the repository root), copied beside its bundle. */
+export const RUNTIME_FILES: Partial<Record<ServiceName, readonly string[]>> = {
+  'dims-publisher': ['inventory/metrics.yaml'],
+};
+
+/** Where undeliverable schedule events go (the same DLQ as the bus rules' targets). */
+export const SCHEDULE_TARGET_DLQ: QueueName = 'ruleTargets';
+
+/**
+ * ECS gives a stopping task at most 120 s between SIGTERM and SIGKILL. The producer's grace period
+ * (commit, checkpoint, release the lease) ends 10 s before that, so it always exits by itself.
+ */
+export const PRODUCER_STOP_TIMEOUT_SECONDS = 120;
+export const PRODUCER_GRACE_MS = (PRODUCER_STOP_TIMEOUT_SECONDS - 10) * 1000;
 
 /** CloudWatch Logs accepts only these retention periods (days). */
 const LOG_RETENTION_DAYS: readonly logs.RetentionDays[] = [
@@ -212,6 +259,7 @@ function producerService(
   settings: DeploySettings,
   baseEnv: Record<string, string>,
   refs: PermissionRefs,
+  jobQueue: sqs.IQueue,
 ) {
   const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
     vpcId: settings.vpc.vpcId,
@@ -222,6 +270,8 @@ function producerService(
     clusterName: physicalName(stage, 'cluster'),
     vpc,
     enableFargateCapacityProviders: settings.producer.spot,
+    // RunningTaskCount (the tasks alarm and the backlog-per-task scaling metric) comes from here.
+    containerInsightsV2: ecs.ContainerInsights.ENABLED,
   });
   const taskRole = new iam.Role(stack, 'ProducerTaskRole', {
     assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
@@ -229,6 +279,15 @@ function producerService(
   });
   for (const st of statements(servicePermissions('producer', refs))) taskRole.addToPolicy(st);
   for (const st of kafkaStatements(settings)) taskRole.addToPolicy(st);
+  // Scale-in protection while the task holds a job (services/producer/adapters/protection-ecs.ts).
+  // The agent endpoint calls ECS with the task's own credentials.
+  taskRole.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'ScaleInProtection',
+      actions: ['ecs:UpdateTaskProtection'],
+      resources: [arn('ecs', `task/${physicalName(stage, 'cluster')}/*`)],
+    }),
+  );
 
   const task = new ecs.FargateTaskDefinition(stack, 'ProducerTask', {
     cpu: settings.producer.cpu,
@@ -251,7 +310,8 @@ function producerService(
     // EMF lines on stdout: the awslogs driver ships them and CloudWatch Logs extracts the metrics, so
     // the task needs no CloudWatch agent sidecar (docs/deploy.md, "Metrics from the producer").
     ROWSTREAM_METRICS_SINK: 'stdout',
-    KAFKA_TOPIC: settings.kafka.topic,
+    ROWSTREAM_PRODUCER_CONCURRENCY: String(settings.producer.concurrency),
+    ROWSTREAM_PRODUCER_GRACE_MS: String(PRODUCER_GRACE_MS),
     KAFKA_SSL: settings.kafka.auth === 'none' ? 'false' : 'true',
     KAFKA_SASL_MECHANISM:
       settings.kafka.auth === 'msk-iam'
@@ -284,6 +344,8 @@ function producerService(
     : ecs.ContainerImage.fromAsset(useProject().paths.root, {
         file: 'stacks/producer.Dockerfile',
         exclude: PRODUCER_IMAGE_EXCLUDES,
+        // The task runs on X86_64: an image built on an arm64 laptop without this could not start.
+        platform: Platform.LINUX_AMD64,
       });
   task.addContainer('producer', {
     containerName: 'producer',
@@ -293,16 +355,55 @@ function producerService(
     secrets,
     logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'producer', logGroup }),
     // The producer commits its open Kafka transaction and checkpoints on SIGTERM; give it time.
-    stopTimeout: Duration.seconds(120),
+    stopTimeout: Duration.seconds(PRODUCER_STOP_TIMEOUT_SECONDS),
   });
+  const executionRole = task.obtainExecutionRole();
+  if (settings.kafka.secretArn && settings.kafka.secretKeyArn) {
+    // MSK takes SCRAM secrets only under a customer managed key: ECS reads the secret with the execution
+    // role, and Secrets Manager decrypts it with this key on that role's behalf.
+    executionRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'KafkaSecretKey',
+        actions: ['kms:Decrypt'],
+        resources: [settings.kafka.secretKeyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com` } },
+      }),
+    );
+  }
+
+  // The producer's own group: all outbound (S3, DynamoDB, SQS, EventBridge, Kafka), no inbound. With
+  // ROWSTREAM_KAFKA_SECURITY_GROUP_ID the brokers' group admits it on the Kafka ports.
+  const securityGroup = new ec2.SecurityGroup(stack, 'ProducerSecurityGroup', {
+    vpc,
+    securityGroupName: physicalName(stage, 'producer'),
+    description: 'rowstream producer tasks (outbound only)',
+    allowAllOutbound: true,
+  });
+  if (settings.kafka.securityGroupId) {
+    new ec2.CfnSecurityGroupIngress(stack, 'KafkaFromProducer', {
+      groupId: settings.kafka.securityGroupId,
+      ipProtocol: 'tcp',
+      fromPort: settings.kafka.ports.from,
+      toPort: settings.kafka.ports.to,
+      sourceSecurityGroupId: securityGroup.securityGroupId,
+      description: `rowstream ${stage} producer -> Kafka`,
+    });
+  }
+  const extraGroups = settings.producer.securityGroupIds.map((id, i) =>
+    ec2.SecurityGroup.fromSecurityGroupId(stack, `ProducerExtraSg${i}`, id, { mutable: false }),
+  );
 
   const service = new ecs.FargateService(stack, 'ProducerService', {
     serviceName: physicalName(stage, 'producer'),
     cluster,
     taskDefinition: task,
-    desiredCount: settings.producer.desiredCount,
+    // No desiredCount: service auto scaling owns it (a redeploy must not reset a scaled-out service).
     assignPublicIp: false,
     vpcSubnets: { subnets: vpc.privateSubnets },
+    securityGroups: [securityGroup, ...extraGroups],
+    // Tags reach the tasks, so the cost tracker's Cost Explorer query (by app/stage/service) sees Fargate.
+    propagateTags: ecs.PropagatedTagSource.SERVICE,
+    enableECSManagedTags: true,
     minHealthyPercent: 0,
     maxHealthyPercent: 200,
     circuitBreaker: { rollback: true },
@@ -316,9 +417,118 @@ function producerService(
         }
       : {}),
   });
-  for (const c of [cluster, task, service, taskRole, logGroup]) tagService(c, 'producer');
-  return { cluster, producerTask: task, producerService: service, producerRole: taskRole };
+  const scaling = producerScaling(stack, stage, settings, cluster, service, jobQueue);
+  for (const c of [cluster, task, service, taskRole, logGroup, securityGroup]) tagService(c, 'producer');
+
+  const out = (id: string, value: string, description: string) =>
+    new CfnOutput(stack, id, { value, description });
+  out('ProducerSecurityGroupId', securityGroup.securityGroupId, 'allow it on the Kafka brokers (inbound)');
+  out('ProducerClusterName', cluster.clusterName, 'ECS cluster of the producer');
+  out('ProducerServiceName', service.serviceName, 'ECS service of the producer');
+  out('ProducerTaskRoleArn', taskRole.roleArn, 'the producer task role (MSK IAM policies name it)');
+  out('ProducerLogGroupName', logGroup.logGroupName, 'producer logs');
+  return {
+    cluster,
+    producerTask: task,
+    producerService: service,
+    producerRole: taskRole,
+    producerSecurityGroup: securityGroup,
+    ...scaling,
+  };
 }
+
+/**
+ * Producer scale-out: Application Auto Scaling target tracking on the job backlog per task.
+ * backlog = JobStarted messages waiting in the producer queue + RUNNING jobs (the cost tracker's
+ * RunningJobs, every 5 minutes); the target is the jobs one task runs at once, so the service settles
+ * at ceil(backlog / concurrency) tasks between the stage's minimum and maximum. Scale-in never stops a
+ * task mid-job: a task holding a job has ECS scale-in protection (the producer sets it); a task stopped
+ * anyway (deployment, Spot) hands its job over on SIGTERM.
+ */
+function producerScaling(
+  stack: Stack,
+  stage: string,
+  settings: DeploySettings,
+  cluster: ecs.Cluster,
+  service: ecs.FargateService,
+  jobQueue: sqs.IQueue,
+) {
+  const target = new appscaling.ScalableTarget(stack, 'ProducerScalableTarget', {
+    serviceNamespace: appscaling.ServiceNamespace.ECS,
+    scalableDimension: 'ecs:service:DesiredCount',
+    resourceId: `service/${cluster.clusterName}/${service.serviceName}`,
+    minCapacity: settings.producer.minTasks,
+    maxCapacity: settings.producer.maxTasks,
+  });
+  const metric = (
+    id: string,
+    namespace: string,
+    metricName: string,
+    dims: Record<string, string>,
+    stat: string,
+  ) => ({
+    id,
+    returnData: false,
+    metricStat: {
+      metric: {
+        namespace,
+        metricName,
+        dimensions: Object.entries(dims).map(([name, value]) => ({ name, value })),
+      },
+      stat,
+    },
+  });
+  const policy = new appscaling.CfnScalingPolicy(stack, 'ProducerBacklogScaling', {
+    policyName: physicalName(stage, 'producer-backlog'),
+    policyType: 'TargetTrackingScaling',
+    scalingTargetId: target.scalableTargetId,
+    targetTrackingScalingPolicyConfiguration: {
+      targetValue: settings.producer.concurrency,
+      scaleOutCooldown: 60,
+      // Jobs arrive in bursts; stay scaled out a while instead of stopping idle tasks at once.
+      scaleInCooldown: 600,
+      customizedMetricSpecification: {
+        metrics: [
+          metric(
+            'waiting',
+            'AWS/SQS',
+            'ApproximateNumberOfMessagesVisible',
+            { QueueName: jobQueue.queueName },
+            'Maximum',
+          ),
+          metric(
+            'running',
+            METRIC_NAMESPACE,
+            'RunningJobs',
+            { Service: 'cost-tracker', Stage: stage },
+            'Maximum',
+          ),
+          metric(
+            'tasks',
+            'ECS/ContainerInsights',
+            'RunningTaskCount',
+            { ClusterName: cluster.clusterName, ServiceName: service.serviceName },
+            'Average',
+          ),
+          {
+            id: 'backlogPerTask',
+            label: 'jobs waiting or running per producer task',
+            expression: PRODUCER_BACKLOG_PER_TASK,
+            returnData: true,
+          },
+        ],
+      },
+    },
+  });
+  return { producerScalableTarget: target, producerScalingPolicy: policy };
+}
+
+/**
+ * Jobs waiting or running per task (metric math). RunningJobs is published every 5 minutes: REPEAT
+ * carries it across the 1-minute periods; no task reported counts as one (never a division by zero).
+ */
+export const PRODUCER_BACKLOG_PER_TASK =
+  '(FILL(waiting, 0) + FILL(running, REPEAT)) / IF(FILL(tasks, 0) < 1, 1, FILL(tasks, 0))';
 
 /** What the image build must not copy from the repo (also keeps synth fast). */
 export const PRODUCER_IMAGE_EXCLUDES = [
@@ -364,7 +574,12 @@ const tableAndIndexes = (r: PermissionRefs, t: 'jobs' | 'counts' | 'state') => [
  * compares both ways) plus, for Lambda SQS triggers, what the event source mapping uses on the role.
  */
 export function servicePermissions(service: ServiceName, r: PermissionRefs): readonly Grant[] {
-  const putEvents: Grant = { sid: 'PublishEvents', actions: ['events:PutEvents'], resources: [r.busArn] };
+  const putEvents: Grant = {
+    sid: 'PublishEvents',
+    actions: ['events:PutEvents'],
+    resources: [r.busArn],
+    conditions: { StringEquals: eventsOf(service) },
+  };
   switch (service) {
     case 'planner':
       return [
@@ -377,6 +592,14 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
             's3:GetObjectVersionTagging',
           ],
           resources: [objects(r, PREFIXES.inbound)],
+        },
+        {
+          // Not called by the code: without it S3 answers 403, not 404, for a missing key, and a vanished
+          // object would cycle to the DLQ instead of becoming a JobRejected. Only where it reads.
+          sid: 'MissingObjectsAre404',
+          actions: ['s3:ListBucket'],
+          resources: [r.bucketArn],
+          conditions: { StringLike: { 's3:prefix': [`${PREFIXES.inbound}*`] } },
         },
         {
           sid: 'CountsAndJobs',
@@ -473,6 +696,20 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
   }
 }
 
+/**
+ * What a service may put on the bus: its own source (`rowstream.<service>`) and only the detail-types
+ * the event catalog gives that source. So only the planner can emit JobStarted.v1, the one event the
+ * producer acts on.
+ */
+export function eventsOf(service: ServiceName): Record<string, string[]> {
+  const source = `rowstream.${service}`;
+  const detailTypes = Object.entries(CATALOG)
+    .filter(([, e]) => e.source === source)
+    .map(([t]) => t);
+  if (detailTypes.length === 0) throw new Error(`the event catalog has no event from ${source}`);
+  return { 'events:source': [source], 'events:detail-type': detailTypes };
+}
+
 function statements(grants: readonly Grant[]): iam.PolicyStatement[] {
   return grants.map(
     (g) =>
@@ -507,7 +744,8 @@ function kafkaStatements(s: DeploySettings): iam.PolicyStatement[] {
     new iam.PolicyStatement({
       sid: 'MskTopic',
       actions: [...MSK_PRODUCER_ACTIONS.topic],
-      resources: [under('topic', s.kafka.topic)],
+      // Exactly the stage's allow-list: no CreateTopic, and no topic outside the list.
+      resources: s.kafka.allowedTopics.map((t) => under('topic', t)),
     }),
     new iam.PolicyStatement({
       sid: 'MskTransactions',

@@ -1,11 +1,11 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { type StackContext, use } from 'sst/constructs';
 import { PREFIXES, resourceNames, TABLES, type TableName } from '../topology/topology.ts';
 import { Bus, S3_NOTIFICATION_QUEUE } from './Bus.ts';
-import { removalFor, tagService } from './common.ts';
-import { isProd, settingsOf } from './settings.ts';
+import { bucketNameFor, removalFor, tagService } from './common.ts';
+import { DeploySettingsError, isProd, settingsOf } from './settings.ts';
 
 /**
  * Data: the bucket and the tables. Production retains both (and protects the tables from deletion);
@@ -19,8 +19,14 @@ export function Storage({ stack, app }: StackContext) {
   const removalPolicy = removalFor(app.stage);
   const { queues } = use(Bus);
 
+  const bucketName = bucketNameFor(stack, app.stage, settings);
+  if (!Token.isUnresolved(bucketName) && bucketName.length > 63) {
+    throw new DeploySettingsError(
+      `bucket name ${bucketName} is longer than S3's 63 characters: set ROWSTREAM_BUCKET_NAME`,
+    );
+  }
   const bucket = new s3.Bucket(stack, 'Data', {
-    bucketName: names.bucket,
+    bucketName,
     blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
     encryption: s3.BucketEncryption.S3_MANAGED,
     enforceSSL: true,
@@ -36,9 +42,10 @@ export function Storage({ stack, app }: StackContext) {
         expiration: Duration.days(settings.lifecycle.rejectedExpireDays),
       },
       {
-        id: 'processed',
-        prefix: PREFIXES.processed,
-        expiration: Duration.days(settings.lifecycle.processedExpireDays),
+        // Dropped files: the job reads them within hours; kept for re-runs and audits, then expired.
+        id: 'inbound',
+        prefix: PREFIXES.inbound,
+        expiration: Duration.days(settings.lifecycle.inboundExpireDays),
       },
       // Versioning keeps overwritten objects; without this they would be stored (and billed) forever.
       { id: 'noncurrent', noncurrentVersionExpiration: Duration.days(30) },

@@ -1,6 +1,7 @@
-import { Aws, RemovalPolicy, Tags } from 'aws-cdk-lib';
+import { Aws, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
-import { APP } from '../topology/topology.ts';
+import { APP, resourceNames } from '../topology/topology.ts';
+import type { DeploySettings } from './settings.ts';
 
 /** Cost allocation tags: the cost tracker filters Cost Explorer by `app`, and breaks down by `service`. */
 export function tagService(scope: IConstruct, service: string): void {
@@ -33,4 +34,14 @@ export function cdkEventPattern(raw: Record<string, unknown>): Record<string, un
   return Object.fromEntries(
     Object.entries(raw).map(([k, v]) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), v]),
   );
+}
+
+/**
+ * The data bucket's name in a stage. Bucket names are global across all AWS accounts, so the default
+ * carries the account and region (`rowstream-prod-data` would collide with anyone else's deployment);
+ * `ROWSTREAM_BUCKET_NAME` sets it outright.
+ */
+export function bucketNameFor(scope: IConstruct, stage: string, settings: DeploySettings): string {
+  const { account, region } = Stack.of(scope);
+  return settings.bucketName ?? `${resourceNames(stage).bucket}-${account}-${region}`;
 }

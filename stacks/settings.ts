@@ -27,6 +27,41 @@ const flag = (def: boolean) =>
 export const KafkaAuth = z.enum(['msk-iam', 'scram', 'none']);
 export type KafkaAuth = z.infer<typeof KafkaAuth>;
 
+/** Settings that were renamed: setting the old name fails the synth instead of being ignored. */
+const RENAMED: Record<string, string> = {
+  ROWSTREAM_KAFKA_TOPIC: 'ROWSTREAM_DEFAULT_TOPIC (and ROWSTREAM_ALLOWED_TOPICS)',
+  ROWSTREAM_PRODUCER_DESIRED_COUNT: 'ROWSTREAM_PRODUCER_MIN_TASKS / ROWSTREAM_PRODUCER_MAX_TASKS',
+  ROWSTREAM_PROCESSED_EXPIRE_DAYS: 'ROWSTREAM_INBOUND_EXPIRE_DAYS (nothing writes processed/)',
+};
+
+/** A Kafka topic name (1-249 of [a-zA-Z0-9._-], not `.`/`..`), never a Kafka-internal `__` topic. */
+const TopicName = z
+  .string()
+  .regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name')
+  .refine((t) => t !== '.' && t !== '..' && !t.startsWith('__'), 'not a Kafka-internal topic');
+
+/**
+ * The topics a stage may write: the default plus `ROWSTREAM_ALLOWED_TOPICS` (comma-separated), or an
+ * error. `*` (any topic, the local stage's value) is refused: cloud topics are created by an operator,
+ * and under MSK IAM the grants name each topic.
+ */
+export function allowedTopics(
+  defaultTopic: string,
+  list: string | undefined,
+): readonly string[] | { error: string } {
+  const names = (list ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  if (names.includes('*'))
+    return { error: '`*` is for the local stage only: list the topics (comma-separated)' };
+  for (const t of names) {
+    const r = TopicName.safeParse(t);
+    if (!r.success) return { error: `"${t}": ${r.error.issues[0]?.message ?? 'invalid'}` };
+  }
+  return [...new Set([defaultTopic, ...names])];
+}
+
 export const DeployEnv = z
   .object({
     ROWSTREAM_VPC_ID: z.string().regex(/^vpc-[0-9a-f]+$/, 'a VPC id (vpc-...)'),
@@ -39,19 +74,76 @@ export const DeployEnv = z
     /** MSK cluster ARN (required for msk-iam: the IAM grants name the cluster, its topics and groups). */
     ROWSTREAM_KAFKA_CLUSTER_ARN: z.string().startsWith('arn:').optional(),
     ROWSTREAM_KAFKA_AUTH: KafkaAuth.default('msk-iam'),
-    ROWSTREAM_KAFKA_TOPIC: z.string().min(1).default('rowstream.rows'),
+    /**
+     * KMS key of the SCRAM secret. MSK only takes SCRAM secrets encrypted with a customer managed key,
+     * so the task's execution role must be allowed to decrypt with it to inject the credentials.
+     */
+    ROWSTREAM_KAFKA_SECRET_KEY_ARN: z.string().startsWith('arn:').optional(),
+    /** Security group of the Kafka brokers: the stack adds an ingress rule from the producer's group. */
+    ROWSTREAM_KAFKA_SECURITY_GROUP_ID: z
+      .string()
+      .regex(/^sg-[0-9a-f]+$/, 'a security group id (sg-...)')
+      .optional(),
+    /** Broker ports the ingress rule opens (MSK: 9092 plaintext, 9094 TLS, 9096 SCRAM, 9098 IAM). */
+    ROWSTREAM_KAFKA_PORTS: z
+      .string()
+      .regex(/^\d+(-\d+)?$/, 'a port or a range like 9092-9098')
+      .default('9092-9098'),
+    /** Security groups the producer tasks join besides their own (e.g. an existing "Kafka clients" group). */
+    ROWSTREAM_PRODUCER_SECURITY_GROUP_IDS: csv.pipe(z.array(z.string().regex(/^sg-[0-9a-f]+$/))),
+    /** The planner's default topic (and the producer's); must exist: topics are never auto-created in the cloud. */
+    ROWSTREAM_DEFAULT_TOPIC: TopicName.default('rowstream.rows'),
+    /** Topics a per-object override may name; unset = the default topic only. No `*` in the cloud. */
+    ROWSTREAM_ALLOWED_TOPICS: z.string().optional(),
     ROWSTREAM_PRODUCER_CPU: z.coerce.number().int().default(512),
     ROWSTREAM_PRODUCER_MEMORY_MIB: z.coerce.number().int().default(1024),
-    ROWSTREAM_PRODUCER_DESIRED_COUNT: int(1),
+    /** Producer tasks: service auto scaling keeps the count between these on the job backlog. */
+    ROWSTREAM_PRODUCER_MIN_TASKS: z.coerce
+      .number()
+      .int()
+      .min(1, 'at least 1: target tracking cannot scale a service out from zero tasks')
+      .default(1),
+    ROWSTREAM_PRODUCER_MAX_TASKS: z.coerce.number().int().positive().default(4),
+    /** Jobs one task runs at once (the producer's ROWSTREAM_PRODUCER_CONCURRENCY; the scaling target). */
+    ROWSTREAM_PRODUCER_CONCURRENCY: z.coerce.number().int().positive().default(1),
     ROWSTREAM_PRODUCER_SPOT: flag(false),
+    /** The data bucket's name; default `rowstream-<stage>-data-<account>-<region>` (bucket names are global). */
+    ROWSTREAM_BUCKET_NAME: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'a valid S3 bucket name')
+      .optional(),
+    ROWSTREAM_INBOUND_EXPIRE_DAYS: int(30),
     /** An image URI to run instead of building services/producer from the repo's Dockerfile. */
     ROWSTREAM_PRODUCER_IMAGE: z.string().optional(),
     ROWSTREAM_REJECTED_EXPIRE_DAYS: int(90),
-    ROWSTREAM_PROCESSED_EXPIRE_DAYS: int(30),
     ROWSTREAM_MONTHLY_BUDGET_USD: z.coerce.number().positive().default(50),
     ROWSTREAM_LOG_RETENTION_DAYS: int(30),
   })
   .superRefine((s, ctx) => {
+    if (s.ROWSTREAM_PRODUCER_MIN_TASKS > s.ROWSTREAM_PRODUCER_MAX_TASKS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ROWSTREAM_PRODUCER_MIN_TASKS'],
+        message: `above ROWSTREAM_PRODUCER_MAX_TASKS (${s.ROWSTREAM_PRODUCER_MAX_TASKS})`,
+      });
+    }
+    const allowed = allowedTopics(s.ROWSTREAM_DEFAULT_TOPIC, s.ROWSTREAM_ALLOWED_TOPICS);
+    if ('error' in allowed) {
+      ctx.addIssue({ code: 'custom', path: ['ROWSTREAM_ALLOWED_TOPICS'], message: allowed.error });
+    }
+    if (
+      s.ROWSTREAM_KAFKA_AUTH === 'scram' &&
+      s.ROWSTREAM_KAFKA_SECRET_ARN &&
+      !s.ROWSTREAM_KAFKA_SECRET_KEY_ARN
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ROWSTREAM_KAFKA_SECRET_KEY_ARN'],
+        message:
+          'required when ROWSTREAM_KAFKA_AUTH=scram: MSK SCRAM secrets use a customer managed KMS key, ' +
+          'which the task must be allowed to decrypt with',
+      });
+    }
     if (!s.ROWSTREAM_KAFKA_BROKERS && !s.ROWSTREAM_KAFKA_SECRET_ARN) {
       ctx.addIssue({
         code: 'custom',
@@ -93,17 +185,29 @@ export interface DeploySettings {
     readonly brokers: string;
     readonly secretArn: string | null;
     readonly clusterArn: string | null;
-    readonly topic: string;
+    readonly secretKeyArn: string | null;
+    /** The brokers' security group (ingress from the producer is added) and the ports it opens. */
+    readonly securityGroupId: string | null;
+    readonly ports: { readonly from: number; readonly to: number };
+    /** The planner's default topic; always the first of {@link allowedTopics}. */
+    readonly defaultTopic: string;
+    readonly allowedTopics: readonly string[];
   };
   readonly producer: {
     readonly cpu: number;
     readonly memoryMiB: number;
-    readonly desiredCount: number;
+    readonly minTasks: number;
+    readonly maxTasks: number;
+    /** Jobs per task at once. */
+    readonly concurrency: number;
     readonly spot: boolean;
+    readonly securityGroupIds: readonly string[];
     /** null = build the image from stacks/producer.Dockerfile at deploy. */
     readonly image: string | null;
   };
-  readonly lifecycle: { readonly rejectedExpireDays: number; readonly processedExpireDays: number };
+  /** null = `rowstream-<stage>-data-<account>-<region>`. */
+  readonly bucketName: string | null;
+  readonly lifecycle: { readonly rejectedExpireDays: number; readonly inboundExpireDays: number };
   readonly monthlyBudgetUsd: number;
   readonly logRetentionDays: number;
 }
@@ -115,13 +219,18 @@ export class DeploySettingsError extends Error {
 /** Parses the stage's settings; throws {@link DeploySettingsError} naming every bad setting. */
 export function loadDeploySettings(env: NodeJS.ProcessEnv): DeploySettings {
   const r = DeployEnv.safeParse(env);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+  const renamed = Object.keys(RENAMED).filter((k) => env[k] !== undefined);
+  if (!r.success || renamed.length > 0) {
+    const lines = [
+      ...renamed.map((k) => `  ${k}: no longer read: use ${RENAMED[k]}`),
+      ...(r.error?.issues ?? []).map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`),
+    ];
     throw new DeploySettingsError(
       `invalid deploy settings (see docs/deploy.md, "Configuration"):\n${lines.join('\n')}`,
     );
   }
   const s = r.data;
+  const [from, to = from] = s.ROWSTREAM_KAFKA_PORTS.split('-').map(Number) as [number, number?];
   return {
     vpc: {
       vpcId: s.ROWSTREAM_VPC_ID,
@@ -133,18 +242,26 @@ export function loadDeploySettings(env: NodeJS.ProcessEnv): DeploySettings {
       brokers: s.ROWSTREAM_KAFKA_BROKERS,
       secretArn: s.ROWSTREAM_KAFKA_SECRET_ARN ?? null,
       clusterArn: s.ROWSTREAM_KAFKA_CLUSTER_ARN ?? null,
-      topic: s.ROWSTREAM_KAFKA_TOPIC,
+      secretKeyArn: s.ROWSTREAM_KAFKA_SECRET_KEY_ARN ?? null,
+      securityGroupId: s.ROWSTREAM_KAFKA_SECURITY_GROUP_ID ?? null,
+      ports: { from, to },
+      defaultTopic: s.ROWSTREAM_DEFAULT_TOPIC,
+      allowedTopics: allowedTopics(s.ROWSTREAM_DEFAULT_TOPIC, s.ROWSTREAM_ALLOWED_TOPICS) as string[],
     },
     producer: {
       cpu: s.ROWSTREAM_PRODUCER_CPU,
       memoryMiB: s.ROWSTREAM_PRODUCER_MEMORY_MIB,
-      desiredCount: s.ROWSTREAM_PRODUCER_DESIRED_COUNT,
+      minTasks: s.ROWSTREAM_PRODUCER_MIN_TASKS,
+      maxTasks: s.ROWSTREAM_PRODUCER_MAX_TASKS,
+      concurrency: s.ROWSTREAM_PRODUCER_CONCURRENCY,
       spot: s.ROWSTREAM_PRODUCER_SPOT,
+      securityGroupIds: s.ROWSTREAM_PRODUCER_SECURITY_GROUP_IDS,
       image: s.ROWSTREAM_PRODUCER_IMAGE ?? null,
     },
+    bucketName: s.ROWSTREAM_BUCKET_NAME ?? null,
     lifecycle: {
       rejectedExpireDays: s.ROWSTREAM_REJECTED_EXPIRE_DAYS,
-      processedExpireDays: s.ROWSTREAM_PROCESSED_EXPIRE_DAYS,
+      inboundExpireDays: s.ROWSTREAM_INBOUND_EXPIRE_DAYS,
     },
     monthlyBudgetUsd: s.ROWSTREAM_MONTHLY_BUDGET_USD,
     logRetentionDays: s.ROWSTREAM_LOG_RETENTION_DAYS,

@@ -32,8 +32,21 @@ export interface QueueDef {
   readonly retentionSeconds: number;
   /** Which service consumes it (for alarms and docs). */
   readonly consumer: ServiceName | null;
+  /**
+   * A Lambda consumer's function: timeout, memory and SQS batch size. The visibility timeout is at
+   * least 6 times the function timeout (AWS's advice for SQS triggers: a throttled or retried batch must
+   * not become visible again while a copy still runs); tests/infra checks it.
+   */
+  readonly lambda?: {
+    readonly timeoutSeconds: number;
+    readonly memoryMiB: number;
+    readonly batchSize: number;
+  };
   readonly description: string;
 }
+
+/** Visibility timeout of a queue consumed by a Lambda function: AWS recommends at least 6x its timeout. */
+export const LAMBDA_VISIBILITY_FACTOR = 6;
 
 export interface TableDef {
   readonly name: TableName;
@@ -64,6 +77,7 @@ export interface ScheduleDef {
   readonly expression: string;
   /** Seconds between firings, derived from the expression; the local runner fires schedules itself. */
   readonly everySeconds: number;
+  readonly timeoutSeconds: number;
   readonly description: string;
 }
 
@@ -77,10 +91,14 @@ export const QUEUES: readonly QueueDef[] = [
   {
     name: 'planner',
     suffix: 'planner',
-    visibilityTimeoutSeconds: 300,
+    // 6 x the function timeout. One object per invocation: counting a large file takes most of the
+    // timeout, and a timeout returns the whole batch; 1 GB gives the counter a full vCPU and more
+    // network throughput from S3.
+    visibilityTimeoutSeconds: 6 * 300,
     maxReceiveCount: 5,
     retentionSeconds: 4 * 24 * 3600,
     consumer: 'planner',
+    lambda: { timeoutSeconds: 300, memoryMiB: 1024, batchSize: 1 },
     description: 'S3 ObjectCreated notifications for inbound/',
   },
   {
@@ -95,10 +113,11 @@ export const QUEUES: readonly QueueDef[] = [
   {
     name: 'alarmRouter',
     suffix: 'alarm-router',
-    visibilityTimeoutSeconds: 60,
+    visibilityTimeoutSeconds: 6 * 30,
     maxReceiveCount: 5,
     retentionSeconds: 4 * 24 * 3600,
     consumer: 'alarm-router',
+    lambda: { timeoutSeconds: 30, memoryMiB: 512, batchSize: 10 },
     description: 'alarm state changes and job failure/rejection/budget events',
   },
   {
@@ -192,6 +211,7 @@ export const SCHEDULES: readonly ScheduleDef[] = [
     service: 'cost-tracker',
     expression: 'rate(5 minutes)',
     everySeconds: 300,
+    timeoutSeconds: 120,
     description: 'per-job cost estimates; month-to-date cost and budget once a day',
   },
   {
@@ -199,6 +219,7 @@ export const SCHEDULES: readonly ScheduleDef[] = [
     service: 'dims-publisher',
     expression: 'rate(6 hours)',
     everySeconds: 6 * 3600,
+    timeoutSeconds: 300,
     description: 'data inventory metrics (objects/bytes per prefix, jobs per status, rows delivered)',
   },
 ];
@@ -216,6 +237,16 @@ export const TOPICS: readonly TopicDef[] = [
     description: 'for the record: resolved alarms, jobs completed with rejects',
   },
 ];
+
+/**
+ * The event pattern a rule is created with in a stage. `alarm-state` listens on the account's default
+ * bus, where every alarm of the account changes state: it takes only this stage's alarms (their names
+ * start with `rowstream-<stage>-`, monitoring/alarms.ts), so another app's alarms never reach the router.
+ */
+export function ruleEventPattern(rule: RuleDef, stage: string): Record<string, unknown> {
+  if (rule.name !== 'alarm-state') return rule.eventPattern;
+  return { ...rule.eventPattern, detail: { alarmName: [{ prefix: physicalName(stage, '') }] } };
+}
 
 /** Archive of every rowstream event on the custom bus. */
 export const ARCHIVE = {

@@ -5,8 +5,10 @@ import { dynamoJobs } from './adapters/jobs-dynamo.ts';
 import { connectionSummary } from './adapters/kafka-connection.ts';
 import { platformaticKafka } from './adapters/kafka-platformatic.ts';
 import { s3Reader } from './adapters/object-reader-s3.ts';
+import { protectionFromEnv } from './adapters/protection-ecs.ts';
 import { s3Rejects } from './adapters/rejects-s3.ts';
 import { type ProducerDeps, runJob } from './core.ts';
+import { scaleInProtection } from './protection.ts';
 import { serviceLoop } from './service.ts';
 import { coreSettings, kafkaConnection, loadProducerEnv } from './settings.ts';
 
@@ -61,6 +63,11 @@ const deps: ProducerDeps = {
     process.kill(process.pid, 'SIGKILL');
   },
 };
+
+// ECS scale-in protection while jobs are held (a no-op outside ECS): autoscaling stops only idle tasks.
+const protection = scaleInProtection(protectionFromEnv(process.env), {
+  log: { info: (m, a) => logger.info(m, a ?? {}), warn: (m, a) => logger.warn(m, a ?? {}) },
+});
 
 async function stop(signal: string) {
   if (shutdown.signal.aborted) return;
@@ -118,7 +125,14 @@ await serviceLoop(
     },
     expiredLeases: (limit) => jobs.expiredLeases(limit),
     unannouncedPlanned: (limit) => jobs.unannouncedPlanned(limit, env.ROWSTREAM_PRODUCER_PLANNED_GRACE_MS),
-    runJob: (job, onDecided) => runJob(job, deps, settings, onDecided),
+    runJob: async (job, onDecided) => {
+      protection.jobStarted(job.jobId);
+      try {
+        return await runJob(job, deps, settings, onDecided);
+      } finally {
+        protection.jobEnded(job.jobId);
+      }
+    },
     log: logger,
     metrics,
     now: Date.now,
@@ -131,6 +145,7 @@ await serviceLoop(
     exitWhenIdleMs: env.ROWSTREAM_PRODUCER_EXIT_WHEN_IDLE_MS,
   },
 );
+await protection.close();
 await runtime.close();
 await kafka.close();
 logger.info('producer stopped');

@@ -7,14 +7,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { alarmDefinitions } from '../../monitoring/alarms.ts';
 import { resourceNames, TOPICS } from '../../topology/topology.ts';
-import { type Synthesized, synth } from './synth.ts';
+import { SYNTH_TIMEOUT_MS, type Synthesized, synth } from './synth.ts';
 
 describe.each(['dev', 'prod'])('alert delivery DLQ, stage %s', (stage) => {
   let s: Synthesized;
   const names = resourceNames(stage);
   beforeAll(async () => {
     s = await synth(stage);
-  });
+  }, SYNTH_TIMEOUT_MS);
   const queue = () => {
     const found = s.resources.filter(
       (r) => r.type === 'AWS::SQS::Queue' && r.props.QueueName === names.queues.alertDelivery.name,

@@ -13,12 +13,13 @@ import {
   QUEUES,
   RULES,
   resourceNames,
+  ruleEventPattern,
   SCHEDULES,
   TABLES,
   TOPICS,
 } from '../../topology/topology.ts';
 import { ROOT } from './sdk-calls.ts';
-import { type Synthesized, synth, testSettings } from './synth.ts';
+import { SYNTH_TIMEOUT_MS, type Synthesized, synth, testSettings } from './synth.ts';
 
 /** Every resource of a type, across stacks. */
 const all = (s: Synthesized, type: string) => s.resources.filter((r) => r.type === type);
@@ -42,9 +43,11 @@ const tagMap = (props: Record<string, any>): Record<string, string> =>
 describe.each(['dev', 'prod'])('the synthesized app, stage %s', (stage) => {
   let s: Synthesized;
   const names = resourceNames(stage);
+  // Bucket names are global: the stage's carries the account and region (synth.ts deploys to these).
+  const bucketName = `${names.bucket}-123456789012-eu-west-1`;
   beforeAll(async () => {
     s = await synth(stage);
-  });
+  }, SYNTH_TIMEOUT_MS);
 
   describe('topology: complete and consistent', () => {
     it('creates every queue of the topology, each with its DLQ and redrive count', () => {
@@ -96,7 +99,7 @@ describe.each(['dev', 'prod'])('the synthesized app, stage %s', (stage) => {
         const rule = one(s, 'AWS::Events::Rule', (p) => p.Name === names.rules[r.name]);
         if (r.bus === 'custom') expect(pointsAt(rule.props.EventBusName, bus.id)).toBe(true);
         else expect(rule.props.EventBusName).toBe('default');
-        expect(rule.props.EventPattern).toEqual(r.eventPattern);
+        expect(rule.props.EventPattern).toEqual(ruleEventPattern(r, stage));
         const target = one(s, 'AWS::SQS::Queue', (p) => p.QueueName === names.queues[r.target.queue].name);
         expect(rule.props.Targets).toHaveLength(1);
         expect(pointsAt(rule.props.Targets[0].Arn, target.id), `${r.name} -> ${r.target.queue}`).toBe(true);
@@ -125,7 +128,7 @@ describe.each(['dev', 'prod'])('the synthesized app, stage %s', (stage) => {
       const s3 = policy.props.PolicyDocument.Statement.find(
         (x: any) => x.Principal?.Service === 's3.amazonaws.com',
       );
-      expect(JSON.stringify(s3.Condition.ArnLike['aws:SourceArn'])).toContain(`:s3:::${names.bucket}`);
+      expect(JSON.stringify(s3.Condition.ArnLike['aws:SourceArn'])).toContain(`:s3:::${bucketName}"`);
     });
 
     it('fires every schedule at its function', () => {
@@ -190,7 +193,7 @@ describe.each(['dev', 'prod'])('the synthesized app, stage %s', (stage) => {
 
   describe('storage', () => {
     it('keeps the bucket private, encrypted, versioned and TLS-only', () => {
-      const bucket = one(s, 'AWS::S3::Bucket', (p) => p.BucketName === names.bucket);
+      const bucket = one(s, 'AWS::S3::Bucket', (p) => p.BucketName === bucketName);
       expect(bucket.props.PublicAccessBlockConfiguration).toEqual({
         BlockPublicAcls: true,
         BlockPublicPolicy: true,
@@ -210,17 +213,18 @@ describe.each(['dev', 'prod'])('the synthesized app, stage %s', (stage) => {
       expect(deny?.Principal).toEqual({ AWS: '*' });
     });
 
-    it('expires rejected/ and processed/ objects as configured', () => {
-      const bucket = one(s, 'AWS::S3::Bucket', (p) => p.BucketName === names.bucket);
+    it('expires rejected/ and inbound/ objects as configured', () => {
+      const bucket = one(s, 'AWS::S3::Bucket', (p) => p.BucketName === bucketName);
       const rules = bucket.props.LifecycleConfiguration.Rules as any[];
       const settings = testSettings();
       expect(rules.find((r) => r.Prefix === PREFIXES.rejected)?.ExpirationInDays).toBe(
         settings.lifecycle.rejectedExpireDays,
       );
-      expect(rules.find((r) => r.Prefix === PREFIXES.processed)?.ExpirationInDays).toBe(
-        settings.lifecycle.processedExpireDays,
+      expect(rules.find((r) => r.Prefix === PREFIXES.inbound)?.ExpirationInDays).toBe(
+        settings.lifecycle.inboundExpireDays,
       );
-      expect(rules.find((r) => r.Prefix === PREFIXES.inbound)).toBeUndefined();
+      // Nothing writes processed/: no rule for a prefix nobody uses.
+      expect(rules.find((r) => r.Prefix === PREFIXES.processed)).toBeUndefined();
     });
 
     it('notifies the planner queue of objects created under inbound/ only', () => {
@@ -235,7 +239,7 @@ describe.each(['dev', 'prod'])('the synthesized app, stage %s', (stage) => {
 
     it(`${stage === 'prod' ? 'retains and protects' : 'removes'} the data and ${stage === 'prod' ? 'enables' : 'skips'} point-in-time recovery`, () => {
       const prod = stage === 'prod';
-      const bucket = one(s, 'AWS::S3::Bucket', (p) => p.BucketName === names.bucket);
+      const bucket = one(s, 'AWS::S3::Bucket', (p) => p.BucketName === bucketName);
       expect(bucket.raw.DeletionPolicy).toBe(prod ? 'Retain' : 'Delete');
       expect(all(s, 'Custom::S3AutoDeleteObjects')).toHaveLength(prod ? 0 : 1);
       for (const t of TABLES) {
@@ -279,8 +283,8 @@ describe.each(['dev', 'prod'])('the synthesized app, stage %s', (stage) => {
         const esm = one(s, 'AWS::Lambda::EventSourceMapping', (p) => refId(p.FunctionName) === fn.id);
         expect(pointsAt(esm.props.EventSourceArn, q.id)).toBe(true);
         expect(esm.props.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
-        // Lambda must finish before the message becomes visible again, or it runs twice at once.
-        expect(fn.props.Timeout).toBeLessThan(q.props.VisibilityTimeout);
+        // AWS: visibility at least 6x the function timeout, or a retried batch runs twice at once.
+        expect(fn.props.Timeout * 6).toBeLessThanOrEqual(q.props.VisibilityTimeout);
       }
     });
 
@@ -323,7 +327,13 @@ describe.each(['dev', 'prod'])('the synthesized app, stage %s', (stage) => {
       expect(task.props.Memory).toBe(String(settings.producer.memoryMiB));
       expect(task.props.ContainerDefinitions[0].LogConfiguration.LogDriver).toBe('awslogs');
       const service = all(s, 'AWS::ECS::Service')[0]!;
-      expect(service.props.DesiredCount).toBe(settings.producer.desiredCount);
+      // Service auto scaling owns the count: a redeploy must not reset it.
+      expect(service.props.DesiredCount).toBeUndefined();
+      const target = all(s, 'AWS::ApplicationAutoScaling::ScalableTarget')[0]!;
+      expect([target.props.MinCapacity, target.props.MaxCapacity]).toEqual([
+        settings.producer.minTasks,
+        settings.producer.maxTasks,
+      ]);
       const net = service.props.NetworkConfiguration.AwsvpcConfiguration;
       expect(net.AssignPublicIp).toBe('DISABLED');
       expect(net.Subnets).toEqual(settings.vpc.subnetIds);
@@ -415,12 +425,22 @@ describe('deploy settings', () => {
       ROWSTREAM_AVAILABILITY_ZONES: 'eu-west-1a,eu-west-1b',
       ROWSTREAM_KAFKA_AUTH: 'scram',
       ROWSTREAM_KAFKA_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka-AbCdEf',
+      ROWSTREAM_KAFKA_SECRET_KEY_ARN: 'arn:aws:kms:eu-west-1:123456789012:key/1',
       ROWSTREAM_PRODUCER_SPOT: 'true',
-      ROWSTREAM_PRODUCER_DESIRED_COUNT: '2',
+      ROWSTREAM_PRODUCER_MAX_TASKS: '6',
     });
     expect(s.vpc.subnetIds).toEqual(['subnet-0a', 'subnet-0b']);
     expect(s.kafka).toMatchObject({ auth: 'scram', brokers: '', clusterArn: null });
-    expect(s.producer).toMatchObject({ spot: true, desiredCount: 2, cpu: 512, memoryMiB: 1024, image: null });
+    expect(s.producer).toMatchObject({
+      spot: true,
+      minTasks: 1,
+      maxTasks: 6,
+      concurrency: 1,
+      cpu: 512,
+      memoryMiB: 1024,
+      image: null,
+    });
+    expect(s.kafka).toMatchObject({ defaultTopic: 'rowstream.rows', allowedTopics: ['rowstream.rows'] });
   });
 });
 
@@ -430,8 +450,21 @@ describe('producer variants', () => {
     const s = await synth(
       'spot',
       testSettings({
-        kafka: { auth: 'scram', brokers: '', secretArn, clusterArn: null, topic: 'rowstream.rows' },
-        producer: { cpu: 1024, memoryMiB: 2048, desiredCount: 2, spot: true, image: 'example/producer:1' },
+        kafka: {
+          ...testSettings().kafka,
+          auth: 'scram',
+          brokers: '',
+          secretArn,
+          secretKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
+          clusterArn: null,
+        },
+        producer: {
+          ...testSettings().producer,
+          cpu: 1024,
+          memoryMiB: 2048,
+          spot: true,
+          image: 'example/producer:1',
+        },
       }),
     );
     const service = all(s, 'AWS::ECS::Service')[0]!;
@@ -507,11 +540,12 @@ describe('the producer task', () => {
       'brokers and SCRAM credentials in a secret',
       testSettings({
         kafka: {
+          ...testSettings().kafka,
           auth: 'scram',
           brokers: '',
           secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rowstream-kafka-AbCdEf',
+          secretKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
           clusterArn: null,
-          topic: 'rowstream.rows',
         },
       }),
     ],

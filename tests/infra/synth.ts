@@ -19,16 +19,24 @@ export function testSettings(overrides: Partial<DeploySettings> = {}): DeploySet
       secretArn: null,
       clusterArn:
         'arn:aws:kafka:eu-west-1:123456789012:cluster/rowstream/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab-2',
-      topic: 'rowstream.rows',
+      secretKeyArn: null,
+      securityGroupId: 'sg-0123456789abcdef0',
+      ports: { from: 9098, to: 9098 },
+      defaultTopic: 'rowstream.rows',
+      allowedTopics: ['rowstream.rows', 'rowstream.audit'],
     },
     producer: {
       cpu: 512,
       memoryMiB: 1024,
-      desiredCount: 1,
+      minTasks: 1,
+      maxTasks: 4,
+      concurrency: 2,
       spot: false,
+      securityGroupIds: [],
       image: 'public.ecr.aws/docker/library/node:24-slim',
     },
-    lifecycle: { rejectedExpireDays: 90, processedExpireDays: 30 },
+    bucketName: null,
+    lifecycle: { rejectedExpireDays: 90, inboundExpireDays: 30 },
     monthlyBudgetUsd: 50,
     logRetentionDays: 30,
     ...overrides,
@@ -86,3 +94,6 @@ export async function synth(stage: string, settings: DeploySettings = testSettin
   );
   return { stage, templates, resources };
 }
+
+/** Synthesizing a stage takes ~1 s alone, far longer on a loaded CI machine: hooks that synth get this. */
+export const SYNTH_TIMEOUT_MS = 180_000;

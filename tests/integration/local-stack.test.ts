@@ -33,6 +33,7 @@ import {
   QUEUES,
   RULES,
   resourceNames,
+  ruleEventPattern,
   SCHEDULES,
   type StackOutputs,
   TABLES,
@@ -391,7 +392,7 @@ describe('.local/stack.json', () => {
         new DescribeRuleCommand({ Name: rule.name, EventBusName: rule.bus }),
       );
       expect(described.Arn).toBe(rule.arn);
-      expect(JSON.parse(described.EventPattern ?? '{}')).toEqual(def.eventPattern);
+      expect(JSON.parse(described.EventPattern ?? '{}')).toEqual(ruleEventPattern(def, stack.stage));
     }
 
     for (const def of SCHEDULES) {

@@ -324,7 +324,8 @@ describe('CloudWatch alarm state changes', () => {
       region: LOCAL_REGION,
       credentials: LOCAL_CREDENTIALS,
     });
-    const alarmName = `fx-alarm-${outputs.stage}`;
+    // Named like the stage's alarms: the alarm-state rule takes only `rowstream-<stage>-` alarms.
+    const alarmName = `rowstream-${outputs.stage}-fx-alarm`;
     await cloudwatch.send(
       new PutMetricAlarmCommand({
         AlarmName: alarmName,
