@@ -8,7 +8,7 @@ import type { StackContext } from 'sst/constructs';
 import { type AlarmDef, alarmDefinitions, type MetricRef } from '../monitoring/alarms.ts';
 import { dashboardBody, dashboardName } from '../monitoring/dashboard.ts';
 import { physicalName, resourceNames, TOPICS, type TopicName } from '../topology/topology.ts';
-import { arn, removalFor, tagService } from './common.ts';
+import { arn, bucketNameFor, removalFor, tagService } from './common.ts';
 import { settingsOf } from './settings.ts';
 
 /**
@@ -72,7 +72,9 @@ export function Monitoring({ stack, app }: StackContext) {
   }
 
   const alarms: Record<string, cloudwatch.Alarm> = {};
-  for (const def of alarmDefinitions(app.stage)) {
+  // Runbook links point at the copy shipped in the stage's bucket (its deployed, global name).
+  const runbooks = { kind: 'bucket', bucket: bucketNameFor(stack, app.stage, settings) } as const;
+  for (const def of alarmDefinitions(app.stage, { runbooks })) {
     const alarm = new cloudwatch.Alarm(stack, `Alarm-${def.id}`, {
       alarmName: def.name,
       alarmDescription: def.description,
