@@ -366,6 +366,20 @@ export function buildProgram(): Command {
       });
     });
 
+  program
+    .command('doctor')
+    .description(
+      'check what a deploy of a stage needs: settings, credentials, bootstrap, network, Kafka, topics',
+    )
+    .action(async (_opts, cmd: Command) => {
+      const stage = globals(cmd).stage ?? process.env.ROWSTREAM_STAGE;
+      if (!stage || stage === 'local')
+        throw new EnvironmentError('name the stage to check: rowstream doctor --stage <stage>');
+      const { runDoctor, printDoctor } = await import('./doctor.ts');
+      const ok = printDoctor(await runDoctor({ root: process.cwd(), stage }), (l) => console.log(l));
+      process.exitCode = ok ? 0 : 1;
+    });
+
   return program;
 }
 

@@ -398,7 +398,7 @@ describe('CloudWatch alarm state changes', () => {
       region: LOCAL_REGION,
       credentials: LOCAL_CREDENTIALS,
     });
-    const alarmName = `fx-math-${outputs.stage}`;
+    const alarmName = `rowstream-${outputs.stage}-fx-math`;
     await cloudwatch.send(
       new PutMetricAlarmCommand({
         AlarmName: alarmName,
