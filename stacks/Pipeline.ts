@@ -312,6 +312,8 @@ function producerService(
     ROWSTREAM_METRICS_SINK: 'stdout',
     ROWSTREAM_PRODUCER_CONCURRENCY: String(settings.producer.concurrency),
     ROWSTREAM_PRODUCER_GRACE_MS: String(PRODUCER_GRACE_MS),
+    // Topics are declared and created by an operator in the cloud, never by a producer's write.
+    ROWSTREAM_PRODUCER_AUTOCREATE_TOPICS: 'false',
     KAFKA_SSL: settings.kafka.auth === 'none' ? 'false' : 'true',
     KAFKA_SASL_MECHANISM:
       settings.kafka.auth === 'msk-iam'

@@ -74,6 +74,7 @@ describe('the prod stage', () => {
     expect(env.ROWSTREAM_DEFAULT_TOPIC).toBe(settings.kafka.defaultTopic);
     expect(env.ROWSTREAM_ALLOWED_TOPICS).toBe('rowstream.rows,rowstream.audit');
     expect(env).not.toHaveProperty('KAFKA_TOPIC');
+    expect(env.ROWSTREAM_PRODUCER_AUTOCREATE_TOPICS).toBe('false');
     const taskRole =
       containerOf(s) && all(s, 'AWS::ECS::TaskDefinition')[0]!.props.TaskRoleArn['Fn::GetAtt'][0];
     const topicGrant = statementsOf(s, taskRole).find((st) => st.Sid === 'MskTopic');
