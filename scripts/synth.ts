@@ -1,7 +1,7 @@
 import { relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DeploySettingsError } from '../stacks/settings.ts';
-import { OFFLINE_ACCOUNT, synthStage } from '../stacks/synth.ts';
+import { synthStage } from '../stacks/synth.ts';
 
 /**
  * `npm run synth -- --stage <stage> --out <dir> [--env-file <file>] [--account <id>]`: the stage's

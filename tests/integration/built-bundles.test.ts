@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lambdaArtifacts, synthStage } from '../../stacks/synth.ts';
+import { freshStack } from '../../testkit/stack.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
 import { testSettings } from '../infra/synth.ts';
-import { freshStack } from '../../testkit/stack.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 let out: string;
