@@ -1,7 +1,7 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeSubnetsCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
+import kafkajs, { Kafka, logLevel } from 'kafkajs';
 import {
   type KafkaConnection,
   kafkaConnectionFrom,
@@ -200,7 +200,7 @@ export async function runDoctor(o: DoctorOptions): Promise<CheckResult[]> {
       const configs = await admin.describeConfigs({
         includeSynonyms: false,
         resources: present.map((name) => ({
-          type: ConfigResourceTypes.TOPIC,
+          type: kafkajs.ConfigResourceTypes.TOPIC,
           name,
           configNames: ['max.message.bytes'],
         })),

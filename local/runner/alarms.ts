@@ -6,7 +6,7 @@ import {
   SetAlarmStateCommand,
   type StateValue,
 } from '@aws-sdk/client-cloudwatch';
-import { type AlarmDef, alarmDefinitions } from '../../monitoring/alarms.ts';
+import { type AlarmDef, alarmDefinitions, alarmMetrics } from '../../monitoring/alarms.ts';
 import {
   type AlarmState,
   alarmRefs,
@@ -26,8 +26,19 @@ import {
  * default bus -> rule alarm-state -> alarm-router -> SNS.
  *
  * Not evaluated locally, because nothing produces the figure: AWS/Lambda Errors (the planner runs in
- * the local runner, not in Lambda), so `planner-failures` sees only PlannerErrors.
+ * the local runner, not in Lambda), so `planner-failures` sees only PlannerErrors; an alarm that
+ * reads only such namespaces (the per-function Errors/Throttles alarms, ECS/ContainerInsights
+ * RunningTaskCount of `producer-tasks`) is skipped, since treating "missing" as breaching there would
+ * page for a figure that cannot exist locally.
  */
+
+/** Namespaces nothing on the local stack produces. */
+export const NO_LOCAL_SOURCE: ReadonlySet<string> = new Set(['AWS/Lambda', 'ECS/ContainerInsights']);
+
+/** True when at least one of the alarm's metrics has a local source. */
+export function evaluableLocally(def: AlarmDef): boolean {
+  return alarmMetrics(def).some((m) => !NO_LOCAL_SOURCE.has(m.namespace));
+}
 
 export interface AlarmEvaluatorOptions {
   readonly stage: string;
@@ -109,7 +120,7 @@ const SQS_METRIC: Record<string, (s: QueueStats) => number> = {
 };
 
 export function createAlarmEvaluator(o: AlarmEvaluatorOptions) {
-  const defs = alarmDefinitions(o.stage);
+  const defs = alarmDefinitions(o.stage).filter(evaluableLocally);
   const store = new DatapointStore();
   const files = new EmfFiles(o.metricsDir);
   const queues = sqsNeeds(defs);

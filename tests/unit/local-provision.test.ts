@@ -9,7 +9,7 @@ import {
   ruleArn,
   ruleBusName,
 } from '../../local/provision.ts';
-import { alarmDefinitions } from '../../monitoring/alarms.ts';
+import { alarmDefinitions, PRODUCER_ERROR_RATE_EXPRESSION } from '../../monitoring/alarms.ts';
 import { QUEUES, type QueueName, RULES, resourceNames } from '../../topology/topology.ts';
 
 const queueArns = Object.fromEntries(
@@ -143,7 +143,7 @@ describe('metricAlarmInput', () => {
   it('a math alarm: the expression returns data, its metrics do not; direct alarms get their topic', () => {
     const rate = metricAlarmInput(defs.find((d) => d.id === 'producer-error-rate')!, topic);
     expect(rate.Metrics?.filter((m) => m.ReturnData).map((m) => m.Expression)).toEqual([
-      'IF(processed > 0, 100 * (FILL(errors, 0) + FILL(rejected, 0)) / processed, 0)',
+      PRODUCER_ERROR_RATE_EXPRESSION,
     ]);
     expect(rate.Metrics?.filter((m) => !m.ReturnData).map((m) => m.Id)).toEqual([
       'errors',

@@ -61,8 +61,10 @@ describe('statistics and metric math', () => {
   it('evaluates the definitions expressions; a missing operand makes the result missing unless FILLed', () => {
     const rate = parseMath((byId('producer-error-rate').source as { expression: string }).expression);
     expect(evalMath(rate, { processed: 1000, errors: null, rejected: 60 })).toBe(6);
-    expect(evalMath(rate, { processed: 0, errors: 1, rejected: 1 })).toBe(0);
-    expect(evalMath(rate, { processed: null, errors: 1, rejected: 1 })).toBeNull();
+    // Errors with nothing processed (a total Kafka outage) read as 100%, not as a quiet 0.
+    expect(evalMath(rate, { processed: 0, errors: 1, rejected: 1 })).toBe(100);
+    expect(evalMath(rate, { processed: null, errors: 1, rejected: null })).toBe(100);
+    expect(evalMath(rate, { processed: null, errors: null, rejected: null })).toBe(0);
     expect(evalMath(parseMath('FILL(a, 0) + FILL(b, 0)'), { a: null, b: 2 })).toBe(2);
     expect(evalMath(parseMath('a / b'), { a: 1, b: 0 })).toBeNull();
     expect(evalMath(parseMath('-(a - 3) * 2 >= 2 AND 1'), { a: 1 })).toBe(1);
