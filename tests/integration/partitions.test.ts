@@ -73,7 +73,10 @@ async function runGrowingMidJob(topic: string, csv: Buffer, rows: number, keyCol
     totalRows: rows,
     options: { keyColumn, format: 'csv' },
   });
-  await sendJobStarted(aws.sqs, outputs.queues.producer.url, job);
+  await sendJobStarted(aws.sqs, outputs.queues.producer.url, job, {
+    doc: aws.doc,
+    table: outputs.tables.jobs,
+  });
   const started = await waitForJob(
     aws.doc,
     outputs.tables.jobs,
@@ -139,7 +142,10 @@ describe('partitions', () => {
     const csv = Buffer.from('id\n1\n2\n');
     const job = await uploadJob(aws.s3, outputs.bucket, `inbound/${topic}.csv`, csv, { topic, totalRows: 2 });
     // Act
-    await sendJobStarted(aws.sqs, outputs.queues.producer.url, job);
+    await sendJobStarted(aws.sqs, outputs.queues.producer.url, job, {
+      doc: aws.doc,
+      table: outputs.tables.jobs,
+    });
     const failed = await waitForJob(aws.doc, outputs.tables.jobs, job.jobId, (r) => r.status === 'FAILED');
     const topics = await admin.listTopics();
     // Assess
