@@ -81,7 +81,7 @@ async function runGrowingMidJob(topic: string, csv: Buffer, rows: number, keyCol
     aws.doc,
     outputs.tables.jobs,
     job.jobId,
-    (r) => (r.checkpoint?.rowsDone ?? 0) > 0 || r.status !== 'RUNNING',
+    (r) => (r.checkpoint?.rowsDone ?? 0) > 0 || r.status === 'COMPLETED' || r.status === 'FAILED',
   );
   await admin.createPartitions({ topicPartitions: [{ topic, count: 12 }] });
   const done = await waitForJob(aws.doc, outputs.tables.jobs, job.jobId, (r) => r.status === 'COMPLETED');
