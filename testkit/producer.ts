@@ -15,7 +15,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { Kafka, logLevel } from 'kafkajs';
 import type { JobOptions, JobStarted } from '../events/catalog.ts';
 import { eventIdFor, jobIdFor } from '../events/ids.ts';
-import type { JobRecord } from '../services/shared/jobs.ts';
+import { type JobRecord, recordFromJobStarted } from '../services/shared/jobs.ts';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -97,21 +97,7 @@ export async function uploadJob(
  */
 export async function planJob(doc: DynamoDBDocumentClient, table: string, job: JobStarted): Promise<void> {
   const record: JobRecord = {
-    jobId: job.jobId,
-    status: 'PLANNED',
-    createdAt: job.occurredAt,
-    updatedAt: job.occurredAt,
-    bucket: job.bucket,
-    key: job.key,
-    etag: job.etag,
-    versionId: job.versionId,
-    sourceUri: job.sourceUri,
-    size: job.size,
-    header: job.header,
-    dataOffset: job.dataOffset,
-    totalRows: job.totalRows,
-    topic: job.topic,
-    options: job.options,
+    ...recordFromJobStarted(job, 'PLANNED', job.occurredAt),
     startedEventPublished: true,
   };
   await doc

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JobOptions, JobStatus, KafkaRange, Position } from '../../events/catalog.ts';
+import { JobOptions, type JobStarted, JobStatus, KafkaRange, Position } from '../../events/catalog.ts';
 
 /**
  * The job record in the jobs table: the one shape every service reads and writes. Transitions are
@@ -96,4 +96,28 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = [
 
 export function isTerminal(status: JobStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
+}
+
+/**
+ * The job record a JobStarted describes: the planner's plan (object, header, totals, topic, options)
+ * with `status`, created when the event occurred and updated at `updatedAt`.
+ */
+export function recordFromJobStarted(job: JobStarted, status: JobStatus, updatedAt: string): JobRecord {
+  return {
+    jobId: job.jobId,
+    status,
+    createdAt: job.occurredAt,
+    updatedAt,
+    bucket: job.bucket,
+    key: job.key,
+    etag: job.etag,
+    versionId: job.versionId,
+    sourceUri: job.sourceUri,
+    size: job.size,
+    header: job.header,
+    dataOffset: job.dataOffset,
+    totalRows: job.totalRows,
+    topic: job.topic,
+    options: job.options,
+  };
 }

@@ -7,7 +7,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { JobStarted } from '../../../events/catalog.ts';
-import { isTerminal, type JobRecord } from '../../shared/jobs.ts';
+import { isTerminal, type JobRecord, recordFromJobStarted } from '../../shared/jobs.ts';
 import { LeaseLostError } from '../errors.ts';
 import type { ClaimResult, JobsStore } from '../ports.ts';
 
@@ -150,22 +150,8 @@ export function dynamoJobs(
     async recover(job, owner, leaseMs, checkpoint) {
       const t = now();
       const record: JobRecord = {
-        jobId: job.jobId,
-        status: 'RUNNING',
-        createdAt: job.occurredAt,
-        updatedAt: iso(),
+        ...recordFromJobStarted(job, 'RUNNING', iso()),
         startedAt: iso(),
-        bucket: job.bucket,
-        key: job.key,
-        etag: job.etag,
-        versionId: job.versionId,
-        sourceUri: job.sourceUri,
-        size: job.size,
-        header: job.header,
-        dataOffset: job.dataOffset,
-        totalRows: job.totalRows,
-        topic: job.topic,
-        options: job.options,
         startedEventPublished: true,
         recoveredFrom: 'kafka',
         leaseOwner: owner,

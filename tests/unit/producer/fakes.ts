@@ -17,7 +17,7 @@ import type {
   ScanHint,
   TopicLimits,
 } from '../../../services/producer/ports.ts';
-import type { JobCheckpoint, JobRecord } from '../../../services/shared/jobs.ts';
+import { type JobCheckpoint, type JobRecord, recordFromJobStarted } from '../../../services/shared/jobs.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 import type { MetricsPort } from '../../../services/shared/metrics.ts';
 
@@ -171,23 +171,7 @@ export class FakeJobs implements JobsStore {
   }
 
   private fromEvent(job: JobStarted): JobRecord {
-    return {
-      jobId: job.jobId,
-      status: 'PLANNED',
-      createdAt: job.occurredAt,
-      updatedAt: job.occurredAt,
-      bucket: job.bucket,
-      key: job.key,
-      etag: job.etag,
-      versionId: job.versionId,
-      sourceUri: job.sourceUri,
-      size: job.size,
-      header: job.header,
-      dataOffset: job.dataOffset,
-      totalRows: job.totalRows,
-      topic: job.topic,
-      options: job.options,
-    };
+    return recordFromJobStarted(job, 'PLANNED', job.occurredAt);
   }
 
   async claim(job: JobStarted, owner: string): Promise<ClaimResult> {
