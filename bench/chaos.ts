@@ -10,33 +10,48 @@
  * order and jobs FAILED.
  */
 
+import { Command } from 'commander';
 import { runChaos } from '../testkit/chaos.ts';
 import { FAULTS, type Fault, runFaultChaos } from '../testkit/fault-chaos.ts';
 import { freshStack } from '../testkit/stack.ts';
 
-const arg = (name: string, def: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? def) : def;
-};
-const faultsArg = process.argv.includes('--faults') ? arg('faults', FAULTS.join(',')) : null;
-if (faultsArg !== null) {
+const opts = new Command('chaos')
+  .option('--rows <n>', 'rows per job (default 1000000, or 300000 with --faults)')
+  .option('--kills <n>', 'SIGKILLs of the producer during the job', '6')
+  .option('--encoder <name>', 'produce path: fast, library or both', 'fast')
+  .option('--faults [list]', `the fault run instead, comma-separated from: ${FAULTS.join(', ')}`)
+  .option('--jobs <n>', 'jobs of the fault run, on one topic', '4')
+  .option('--aws-rate <p>', 'share of AWS calls the fault proxy breaks', '0.1')
+  .option('--runs <n>', 'fault runs, each on a fresh stack', '1')
+  .parse()
+  .opts<{
+    rows?: string;
+    kills: string;
+    encoder: string;
+    faults?: string | true;
+    jobs: string;
+    awsRate: string;
+    runs: string;
+  }>();
+if (opts.faults !== undefined) {
+  const faultsArg = opts.faults === true ? FAULTS.join(',') : opts.faults;
   const faults = faultsArg.split(',').filter(Boolean) as Fault[];
   const unknown = faults.filter((f) => !(FAULTS as readonly string[]).includes(f));
   if (unknown.length > 0) {
     console.error(`unknown fault(s) ${unknown.join(', ')}; known: ${FAULTS.join(', ')}`);
     process.exit(1);
   }
-  const runs = Number(arg('runs', '1'));
+  const runs = Number(opts.runs);
   let ok = true;
   for (let run = 1; run <= runs; run++) {
     const { outputs, env } = await freshStack('faults');
     const report = await runFaultChaos({
       outputs,
       env,
-      jobs: Number(arg('jobs', '4')),
-      rows: Number(arg('rows', '300000')),
+      jobs: Number(opts.jobs),
+      rows: Number(opts.rows ?? '300000'),
       faults,
-      awsRate: Number(arg('aws-rate', '0.1')),
+      awsRate: Number(opts.awsRate),
       log: (l) => console.log(`[faults] run ${run}: ${l}`),
     });
     console.log(JSON.stringify(report, null, 2));
@@ -50,10 +65,10 @@ if (faultsArg !== null) {
   process.exit(ok ? 0 : 1);
 }
 
-const rows = Number(arg('rows', '1000000'));
-const kills = Number(arg('kills', '6'));
+const rows = Number(opts.rows ?? '1000000');
+const kills = Number(opts.kills);
 // The produce path: our record-batch encoder (default) or the library's per-message path.
-const encoderArg = arg('encoder', 'fast');
+const encoderArg = opts.encoder;
 const encoders = encoderArg === 'both' ? (['fast', 'library'] as const) : [encoderArg as 'fast' | 'library'];
 
 let allOk = true;

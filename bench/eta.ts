@@ -13,18 +13,21 @@
  * are printed, with the verdict on "% of the whole run" (the goal's reading in docs/producer.md).
  */
 import { join } from 'node:path';
+import { Command } from 'commander';
 import type { MetricsPort } from '../services/shared/metrics.ts';
 import { REPO } from '../testkit/producer.ts';
 import { producerMetrics, runInproc } from './lib/producer-inproc.ts';
 import { median, round } from './lib/stats.ts';
 
-const arg = (name: string, def: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? def) : def;
-};
-const rows = Number(arg('rows', '2000000'));
-const runs = Number(arg('runs', '5'));
-const kafka = arg('kafka', 'real') === 'fake' ? 'fake' : 'real';
+const opts = new Command('bench:eta')
+  .option('--rows <n>', 'rows per job', '2000000')
+  .option('--runs <n>', 'jobs, one after the other', '5')
+  .option('--kafka <kind>', 'real (the local broker) or fake', 'real')
+  .parse()
+  .opts<{ rows: string; runs: string; kafka: string }>();
+const rows = Number(opts.rows);
+const runs = Number(opts.runs);
+const kafka = opts.kafka === 'fake' ? 'fake' : 'real';
 const MARKS = [0.1, 0.5, 0.9] as const;
 const GOAL_PERCENT = 10;
 

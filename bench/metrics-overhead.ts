@@ -1,6 +1,5 @@
 /**
- * `npm run bench:metrics [-- --kafka fake,real --pairs 10 --rows-fake 5000000 --rows-real 2000000
- *   --client platformatic]`
+ * `npm run bench:metrics [-- --kafka fake,real --pairs 10 --rows-fake 5000000 --rows-real 2000000]`
  *
  * Does recording metrics cost the producer 2% of its throughput? Single runs cannot say: the same
  * configuration varies by ±20-30% on this shared 2-core machine. So: interleaved runs of the in-process
@@ -21,18 +20,21 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { Command } from 'commander';
 import { REPO } from '../testkit/producer.ts';
 import { writeRowsFile } from '../testkit/rows.ts';
 import { median, medianCi, round, spread } from './lib/stats.ts';
 
-const arg = (name: string, def: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? def) : def;
-};
-const kinds = arg('kafka', 'fake,real').split(',') as ('fake' | 'real')[];
-const pairs = Number(arg('pairs', '10'));
-const client = arg('client', 'platformatic');
-const rowsFor = { fake: Number(arg('rows-fake', '5000000')), real: Number(arg('rows-real', '2000000')) };
+const opts = new Command('bench:metrics')
+  .option('--kafka <kinds>', 'comma-separated: fake, real', 'fake,real')
+  .option('--pairs <n>', 'interleaved on/off pairs per kind', '10')
+  .option('--rows-fake <n>', 'rows per run with the fake Kafka', '5000000')
+  .option('--rows-real <n>', 'rows per run with the real broker', '2000000')
+  .parse()
+  .opts<{ kafka: string; pairs: string; rowsFake: string; rowsReal: string }>();
+const kinds = opts.kafka.split(',') as ('fake' | 'real')[];
+const pairs = Number(opts.pairs);
+const rowsFor = { fake: Number(opts.rowsFake), real: Number(opts.rowsReal) };
 const GOAL_PERCENT = 2;
 
 interface Run {
@@ -48,7 +50,7 @@ interface Run {
 
 function runOnce(kafka: 'fake' | 'real', rows: number, metrics: 'on' | 'off'): Promise<Run> {
   const tsx = join(REPO, 'node_modules', '.bin', 'tsx');
-  const args = ['bench/lib/producer-inproc.ts', '--rows', String(rows), '--kafka', kafka, '--client', client];
+  const args = ['bench/lib/producer-inproc.ts', '--rows', String(rows), '--kafka', kafka];
   args.push('--metrics', metrics);
   return new Promise((resolve, reject) => {
     const child = spawn(tsx, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -119,7 +121,7 @@ const summary: Record<string, unknown> = {};
 for (const kafka of kinds) {
   const rows = rowsFor[kafka];
   await writeRowsFile(join(REPO, '.local', 'bench', `chaos-${rows}.csv`), rows);
-  console.log(`[metrics] ${kafka} Kafka, ${fmt(rows)} rows, ${pairs} pairs, client ${client}`);
+  console.log(`[metrics] ${kafka} Kafka, ${fmt(rows)} rows, ${pairs} pairs`);
   // Warm-up (page cache, tsx's compile cache, a first topic on the broker); not counted.
   await runOnce(kafka, rows, 'off');
   const on: Run[] = [];

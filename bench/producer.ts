@@ -13,20 +13,24 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Command } from 'commander';
 import { awsClients } from '../services/shared/aws.ts';
 import { getJob, REPO, sendJobStarted, startProducer, uploadJob } from '../testkit/producer.ts';
 import { writeRowsFile } from '../testkit/rows.ts';
 import { freshStack } from '../testkit/stack.ts';
 
-const arg = (name: string, def: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? def) : def;
-};
-const sizes = arg('rows', '1000000,10000000').split(',').map(Number);
+const opts = new Command('bench:producer')
+  .option('--rows <counts>', 'comma-separated file sizes in rows', '1000000,10000000')
+  .option('--encoders <list>', 'comma-separated: fast, library', 'fast')
+  .option('--tx <n>', 'rows per transaction', '50000')
+  .option('--metrics-compare <encoder>', 'encoder of the metrics on/off comparison', 'fast')
+  .parse()
+  .opts<{ rows: string; encoders: string; tx: string; metricsCompare: string }>();
+const sizes = opts.rows.split(',').map(Number);
 type Encoder = 'fast' | 'library';
-const encoders = arg('encoders', 'fast').split(',') as Encoder[];
-const txRows = arg('tx', '50000');
-const metricsCompare = arg('metrics-compare', 'fast');
+const encoders = opts.encoders.split(',') as Encoder[];
+const txRows = opts.tx;
+const metricsCompare = opts.metricsCompare;
 const library = `platformatic-kafka@${JSON.parse(readFileSync(join(REPO, 'node_modules/@platformatic/kafka/package.json'), 'utf8')).version}`;
 
 function ensureKcat(): string {

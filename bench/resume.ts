@@ -10,18 +10,26 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Producer } from '@platformatic/kafka';
+import { Command } from 'commander';
 import { platformaticKafka } from '../services/producer/adapters/kafka-platformatic.ts';
 import { readLastCommitted } from '../services/producer/adapters/kafka-scan.ts';
 import { requireLocalStack } from '../testkit/stack.ts';
 
-const arg = (name: string, def: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? def) : def;
-};
-const sizes = arg('unrelated', '100000,1000000').split(',').map(Number);
-const partitions = Number(arg('partitions', '3'));
-const jobRows = Number(arg('job-rows', '20000'));
-const repeat = Number(arg('repeat', '3'));
+const opts = new Command('bench:resume')
+  .option(
+    '--unrelated <counts>',
+    'comma-separated counts of unrelated records on the topic',
+    '100000,1000000',
+  )
+  .option('--partitions <n>', 'partitions of the shared topic', '3')
+  .option('--job-rows <n>', 'rows the job writes', '20000')
+  .option('--repeat <n>', 'timed scans per size (the median is printed)', '3')
+  .parse()
+  .opts<{ unrelated: string; partitions: string; jobRows: string; repeat: string }>();
+const sizes = opts.unrelated.split(',').map(Number);
+const partitions = Number(opts.partitions);
+const jobRows = Number(opts.jobRows);
+const repeat = Number(opts.repeat);
 
 const { brokers } = await requireLocalStack();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

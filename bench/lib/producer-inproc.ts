@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
 import type { BusPort } from '../../events/bus.ts';
 import type { JobStarted } from '../../events/catalog.ts';
 import { platformaticKafka } from '../../services/producer/adapters/kafka-platformatic.ts';
@@ -254,25 +255,41 @@ function timed(
 }
 
 async function main() {
-  const arg = (name: string, def: string) => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i >= 0 ? (process.argv[i + 1] ?? def) : def;
-  };
-  const kafkaKind = arg('kafka', 'real') === 'fake' ? 'fake' : 'real';
-  const metricsOn = arg('metrics', 'off') === 'on';
+  const opts = new Command('producer-inproc')
+    .option('--rows <n>', 'rows of the generated file', '1000000')
+    .option('--kafka <kind>', 'real (the broker) or fake', 'real')
+    .option('--metrics <on|off>', 'record metrics as main.ts does', 'off')
+    .option('--flush-ms <n>', 'metrics flush interval', String(PRODUCER_FLUSH_MS))
+    .option('--chunk <bytes>', 'read chunk size', String(64 * 1024))
+    .option('--brokers <list>', 'comma-separated bootstrap brokers', '127.0.0.1:9092')
+    .option('--tx <n>', 'rows per transaction', '50000')
+    .option('--batch-rows <n>', 'rows per produce batch', '5000')
+    .option('--batch-bytes <n>', 'bytes per produce batch', '900000')
+    .parse()
+    .opts<{
+      rows: string;
+      kafka: string;
+      metrics: string;
+      flushMs: string;
+      chunk: string;
+      brokers: string;
+      tx: string;
+      batchRows: string;
+      batchBytes: string;
+    }>();
+  const kafkaKind = opts.kafka === 'fake' ? 'fake' : 'real';
+  const metricsOn = opts.metrics === 'on';
   const emfPath = join(REPO, '.local', 'bench', `emf-inproc-${process.pid}.log`);
-  const buffered = metricsOn
-    ? producerMetrics(emfPath, Number(arg('flush-ms', String(PRODUCER_FLUSH_MS))))
-    : null;
+  const buffered = metricsOn ? producerMetrics(emfPath, Number(opts.flushMs)) : null;
   const metricsTime = { points: 0, recordMs: 0, flushMs: 0, flushes: 0 };
   const r = await runInproc({
-    rows: Number(arg('rows', '1000000')),
+    rows: Number(opts.rows),
     kafka: kafkaKind,
-    chunkBytes: Number(arg('chunk', String(64 * 1024))),
-    brokers: arg('brokers', '127.0.0.1:9092').split(','),
-    transactionRows: Number(arg('tx', '50000')),
-    batchRows: Number(arg('batch-rows', '5000')),
-    batchBytes: Number(arg('batch-bytes', '900000')),
+    chunkBytes: Number(opts.chunk),
+    brokers: opts.brokers.split(','),
+    transactionRows: Number(opts.tx),
+    batchRows: Number(opts.batchRows),
+    batchBytes: Number(opts.batchBytes),
     metrics: buffered ? timed(buffered, metricsTime) : NO_METRICS,
   });
   // The final flush is charged to the run: over a job's life every point is serialized and written
