@@ -35,6 +35,18 @@ import type { CountCachePort, JobStorePort, ObjectHead, ObjectStorePort, ObjectV
  * The header travels in JobStarted (EventBridge: 256 KB per entry), the job record and the counts
  * cache (DynamoDB: 400 KB per item); above this it is rejected with the reason (docs/planner.md).
  */
+/**
+ * The header checks that do not depend on the count: a first row that looks like data (unless the
+ * uploader said the file has a header, or none), and the header's size.
+ */
+function checkHeader(header: readonly string[], headerStart: number, headerMode: HeaderMode): void {
+  if (headerMode === 'auto') {
+    const why = dataLikeHeader(header);
+    if (why) throw new HeaderLooksLikeDataError(why, headerStart);
+  }
+  checkHeaderSize(header, headerStart);
+}
+
 function checkHeaderSize(header: readonly string[], headerStart: number): void {
   const bytes = Buffer.byteLength(JSON.stringify(header));
   if (bytes > MAX_HEADER_JSON_BYTES) {
@@ -188,11 +200,8 @@ export async function planObject(deps: PlannerDeps, n: ObjectCreated): Promise<P
     const delimiter = resolveDelimiter(overrides, settings.defaults);
     const headerMode = resolveHeaderMode(overrides);
     const counted = await countObject(deps, ref, head, delimiter, headerMode);
-    if (headerMode === 'auto') {
-      const why = dataLikeHeader(counted.header);
-      if (why) throw new HeaderLooksLikeDataError(why, counted.headerStart);
-    }
-    checkHeaderSize(counted.header, counted.headerStart);
+    // Again on a cache hit: the same bytes may have been counted under rowstream-header=present.
+    checkHeader(counted.header, counted.headerStart, headerMode);
     const { topic, options } = resolveOptions(overrides, settings.defaults, counted.header);
     return await createPlanned(deps, now(), { ...base, ...counted, topic, options });
   } catch (e) {
@@ -245,6 +254,8 @@ async function countObject(
     headerMode === 'none'
       ? { ...read, header: read.header.map((_, i) => `col_${i + 1}`), dataOffset: read.headerStart }
       : read;
+  // Before counting and caching: a rejected header (possibly a data row) is never stored.
+  checkHeader(info.header, info.headerStart, headerMode);
   const totalRows = await countRegion(
     (start, end) => deps.store.read(ref, start, end),
     { dataOffset: info.dataOffset, size: head.size },
@@ -442,7 +453,8 @@ async function reject(deps: PlannerDeps, at: Date, r: RejectInput): Promise<Plan
     jobId: r.jobId,
     key: r.key,
     reason: r.error.reason,
-    message: r.error.message,
+    // Not `message`: the logger keeps that key for the line's own message and drops the attribute.
+    why: r.error.message,
     position,
   });
   return { kind: 'rejected', jobId: r.jobId, reason: r.error.reason };

@@ -26,6 +26,8 @@ function setup(defaults: Partial<OptionDefaults> = {}) {
   const jobs = new Map<string, JobRecord>();
   const published: BusEntry[] = [];
   const logs: string[] = [];
+  /** What the planner stored in the counts cache (never read back here). */
+  const cached: unknown[] = [];
   const log = (m: string, a?: Record<string, unknown>) => void logs.push(JSON.stringify([m, a ?? {}]));
   const deps: PlannerDeps = {
     store: {
@@ -50,7 +52,7 @@ function setup(defaults: Partial<OptionDefaults> = {}) {
         return {};
       },
     },
-    cache: { get: async () => null, put: async () => {} },
+    cache: { get: async () => null, put: async (key, value) => void cached.push([key, value]) },
     jobs: {
       get: async (id) => jobs.get(id) ?? null,
       create: async (r) => {
@@ -106,7 +108,7 @@ function setup(defaults: Partial<OptionDefaults> = {}) {
     published
       .filter((e) => e.detailType === type)
       .map((e) => JSON.parse(e.detail) as Record<string, unknown>);
-  return { plan, detail, jobs, logs, published };
+  return { plan, detail, jobs, logs, published, cached };
 }
 
 describe('every object under inbound/ gets an outcome', () => {
@@ -218,7 +220,8 @@ describe('no row data in events, records and logs', () => {
     const outcome = await t.plan('inbound/headerless.csv', `${ROW}\n4712,2026-12-01,bob@example.com,1\n`);
     // Assess
     expect(outcome).toMatchObject({ kind: 'rejected', reason: 'BAD_HEADER' });
-    const everything = JSON.stringify([t.published, [...t.jobs.values()], t.logs]);
+    const everything = JSON.stringify([t.published, [...t.jobs.values()], t.logs, t.cached]);
+    expect(t.cached).toEqual([]);
     for (const value of ROW.split(',')) expect(everything).not.toContain(value);
     expect(t.detail('JobRejected.v1')[0]?.message).toMatch(/column 1 is a number.*rowstream-header=none/);
   });
