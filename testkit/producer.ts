@@ -1,7 +1,7 @@
 /**
  * Helpers shared by the producer's integration tests, the chaos test and the benchmark: upload a CSV,
  * describe it as the planner would (JobStarted.v1), run producer processes, read a topic back with an
- * independent reader (kafkajs, read_committed), wait for job states.
+ * independent reader (read_committed, decided from the log's markers: committed.ts), wait for job states.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -12,10 +12,10 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { Upload } from '@aws-sdk/lib-storage';
-import { Kafka, logLevel } from 'kafkajs';
 import type { JobOptions, JobStarted } from '../events/catalog.ts';
 import { eventIdFor, jobIdFor } from '../events/ids.ts';
 import { type JobRecord, recordFromJobStarted } from '../services/shared/jobs.ts';
+import { readCommitted } from './committed.ts';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -235,8 +235,10 @@ export interface TopicRecord {
 }
 
 /**
- * Reads a whole topic with kafkajs (isolation read_committed, a throwaway group): an independent reader,
- * not the producer's own scan. Stops when every partition reached its end offset as of the call.
+ * Reads a whole topic read_committed, partition by partition in offset order, up to its end as of the
+ * call: testkit/committed.ts decides which transactions committed from the log's own control markers
+ * (Kafka's rule), not through a client's aborted-transaction filter, and shares no code with the
+ * producer's resume scan.
  */
 export async function readTopic(
   brokers: readonly string[],
@@ -245,74 +247,18 @@ export async function readTopic(
   /** When given, records are handed over one by one and not kept (big topics). */
   visit?: (r: TopicRecord) => void,
 ): Promise<TopicRecord[]> {
-  const kafka = new Kafka({
-    clientId: 'rowstream-verify',
-    brokers: [...brokers],
-    logLevel: logLevel.NOTHING,
-  });
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
-  const target = new Map(ends.map((e) => [e.partition, BigInt(e.high)]));
-  const out: TopicRecord[] = [];
-  if ([...target.values()].every((v) => v === 0n)) return out;
-  const consumer = kafka.consumer({
-    groupId: `verify-${topic}-${Date.now()}`,
-    readUncommitted: false,
-    maxBytes: 50 << 20,
-  });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  const reached = new Map<number, boolean>([...target.keys()].map((p) => [p, target.get(p) === 0n]));
-  await new Promise<void>((resolve, reject) => {
-    // kafkajs does not call eachBatch for a batch holding only a commit/abort marker, so a partition
-    // whose tail is a marker never shows its end: a quiet period after the last record ends the read.
-    let quiet: NodeJS.Timeout | null = null;
-    const armQuiet = () => {
-      if (quiet) clearTimeout(quiet);
-      quiet = setTimeout(() => {
-        clearTimeout(timer);
-        resolve();
-      }, 4000);
-    };
-    const timer = setTimeout(
-      () =>
-        reject(new Error(`topic ${topic} not read to the end in ${timeoutMs} ms (${out.length} records)`)),
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`topic ${topic} not read to the end in ${timeoutMs} ms`)),
       timeoutMs,
     );
-    consumer
-      .run({
-        autoCommit: false,
-        eachBatch: async ({ batch }) => {
-          for (const m of batch.messages) {
-            const headers: Record<string, string> = {};
-            for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = String(v);
-            const rec = {
-              partition: batch.partition,
-              offset: m.offset,
-              key: m.key ? m.key.toString() : null,
-              value: m.value ? m.value.toString() : '',
-              headers,
-            };
-            if (visit) visit(rec);
-            else out.push(rec);
-          }
-          // The end offset counts control markers too: the batch's last offset tells where we are.
-          if (BigInt(batch.lastOffset()) + 1n >= (target.get(batch.partition) ?? 0n))
-            reached.set(batch.partition, true);
-          armQuiet();
-          if ([...reached.values()].every(Boolean)) {
-            clearTimeout(timer);
-            if (quiet) clearTimeout(quiet);
-            resolve();
-          }
-        },
-      })
-      .catch(reject);
   });
-  await consumer.disconnect();
-  return out;
+  try {
+    return await Promise.race([readCommitted(brokers, topic, visit), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** `rowstream-row` headers in topic order, per partition concatenated. */
