@@ -1,20 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import type { ScheduledEvent } from 'aws-lambda';
 import type { ScheduleDef } from '../../topology/topology.ts';
 
-/** The EventBridge Scheduler/rule payload a scheduled handler receives in the cloud. */
-export interface ScheduledEventLike {
-  readonly version: '0';
-  readonly id: string;
-  readonly 'detail-type': 'Scheduled Event';
-  readonly source: 'aws.events';
-  readonly account: string;
-  readonly time: string;
-  readonly region: string;
-  readonly resources: readonly string[];
-  readonly detail: Record<string, never>;
-}
-
-export function scheduledEvent(ruleArn: string, region: string, at: Date): ScheduledEventLike {
+/** The EventBridge rule payload a scheduled handler receives in the cloud. */
+export function scheduledEvent(
+  ruleArn: string,
+  region: string,
+  at: Date,
+): ScheduledEvent<Record<string, never>> {
   return {
     version: '0',
     id: randomUUID(),

@@ -1,10 +1,11 @@
+import type { Context, SQSEvent } from 'aws-lambda';
 import { parse } from '../../events/bus.ts';
 import { eventBridgeBus } from '../../events/eventbridge.ts';
 import { type ServiceRuntime, serviceRuntime } from '../shared/runtime.ts';
 import {
-  type BatchResponse,
-  type SqsEventLike,
-  type SqsRecordLike,
+  type SQSBatchResponse,
+  type SqsMessage,
+  type SqsMessages,
   sqsBatchHandler,
 } from '../shared/sqs-batch.ts';
 import { dynamoAlarmState } from './adapters/alarm-state-dynamo.ts';
@@ -16,9 +17,9 @@ import { AlarmRecheck } from './ports.ts';
 import { type AlarmRouterConfig, alarmRouterSettings, loadAlarmRouterConfig } from './settings.ts';
 
 export interface AlarmRouterService {
-  handler(event: SqsEventLike, context?: unknown): Promise<BatchResponse>;
+  handler(event: SqsMessages, context?: unknown): Promise<SQSBatchResponse>;
   /** One SQS record: parse, route. Throws when the message must come back. */
-  processRecord(record: SqsRecordLike): Promise<RouteOutcome>;
+  processRecord(record: SqsMessage): Promise<RouteOutcome>;
   readonly deps: AlarmRouterDeps;
 }
 
@@ -46,7 +47,7 @@ export function createAlarmRouterService(
 export function alarmRouterFromDeps(deps: AlarmRouterDeps): AlarmRouterService {
   const router = createAlarmRouter(deps);
   // The queue carries bus events and the router's own delayed rechecks (ports.ts AlarmRecheck).
-  const processRecord = async (record: SqsRecordLike) => {
+  const processRecord = async (record: SqsMessage) => {
     const recheck = recheckOf(record.body);
     return recheck ? router.recheck(recheck) : router.route(parse(record.body));
   };
@@ -82,7 +83,7 @@ export function alarmRouterFromEnv(env: NodeJS.ProcessEnv): AlarmRouterService {
 // Lambda entry: built once, on first use, so importing the module stays cheap.
 let service: AlarmRouterService | null = null;
 
-export const handler = async (event: SqsEventLike, context?: unknown): Promise<BatchResponse> => {
+export const handler = async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
   service ??= alarmRouterFromEnv(process.env);
   return service.handler(event, context);
 };

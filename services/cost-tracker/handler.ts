@@ -1,3 +1,4 @@
+import type { ScheduledEvent } from 'aws-lambda';
 import { eventBridgeBus } from '../../events/eventbridge.ts';
 import { type ServiceRuntime, serviceRuntime } from '../shared/runtime.ts';
 import { awsCostExplorer } from './adapters/cost-explorer-aws.ts';
@@ -34,16 +35,13 @@ export function costTrackerFromEnv(env: NodeJS.ProcessEnv): CostTracker {
   return createCostTracker(loadCostTrackerConfig(env));
 }
 
-/** The part of an EventBridge scheduled event the handler reads. */
-export interface ScheduledEventLike {
-  readonly time?: string;
-}
-
 /**
  * The scheduled entry over an explicit environment (the local runner passes its own, e.g. its metrics
  * file): built on first use; the firing time is the run's clock.
  */
-export function handlerFor(env: NodeJS.ProcessEnv): (event?: ScheduledEventLike) => Promise<RunSummary> {
+export function handlerFor(
+  env: NodeJS.ProcessEnv,
+): (event?: Partial<Pick<ScheduledEvent, 'time'>>) => Promise<RunSummary> {
   let tracker: CostTracker | null = null;
   return async (event = {}) => {
     tracker ??= costTrackerFromEnv(env);

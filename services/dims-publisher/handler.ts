@@ -1,3 +1,4 @@
+import type { ScheduledEvent } from 'aws-lambda';
 import { eventBridgeBus } from '../../events/eventbridge.ts';
 import { type ServiceRuntime, serviceRuntime } from '../shared/runtime.ts';
 import { dynamoInventoryJobs } from './adapters/inventory-jobs-dynamo.ts';
@@ -38,15 +39,13 @@ export function dimsPublisherFromEnv(env: NodeJS.ProcessEnv): DimsPublisher {
   return createDimsPublisher(loadDimsConfig(env));
 }
 
-export interface ScheduledEventLike {
-  readonly time?: string;
-}
-
 /**
  * The scheduled entry over an explicit environment (the local runner passes its own, e.g. its metrics
  * file): built on first use; the firing time is the run's clock.
  */
-export function handlerFor(env: NodeJS.ProcessEnv): (event?: ScheduledEventLike) => Promise<DimsSummary> {
+export function handlerFor(
+  env: NodeJS.ProcessEnv,
+): (event?: Partial<Pick<ScheduledEvent, 'time'>>) => Promise<DimsSummary> {
   let publisher: DimsPublisher | null = null;
   return async (event = {}) => {
     publisher ??= dimsPublisherFromEnv(env);

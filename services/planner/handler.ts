@@ -1,9 +1,10 @@
+import type { Context, SQSEvent } from 'aws-lambda';
 import { eventBridgeBus } from '../../events/eventbridge.ts';
 import { type ServiceRuntime, serviceRuntime } from '../shared/runtime.ts';
 import {
-  type BatchResponse,
-  type SqsEventLike,
-  type SqsRecordLike,
+  type SQSBatchResponse,
+  type SqsMessage,
+  type SqsMessages,
   sqsBatchHandler,
 } from '../shared/sqs-batch.ts';
 import { dynamoCountCache } from './adapters/count-cache-dynamo.ts';
@@ -15,9 +16,9 @@ import { loadPlannerConfig, type PlannerConfig, plannerSettings } from './settin
 
 export interface Planner {
   /** Lambda-style entry: partial batch failures for the records that threw. */
-  handler(event: SqsEventLike, context?: unknown): Promise<BatchResponse>;
+  handler(event: SqsMessages, context?: unknown): Promise<SQSBatchResponse>;
   /** One SQS record; throws when the message must go back to the queue. */
-  processRecord(record: SqsRecordLike): Promise<PlanOutcome[]>;
+  processRecord(record: SqsMessage): Promise<PlanOutcome[]>;
   readonly deps: PlannerDeps;
 }
 
@@ -40,7 +41,7 @@ export function createPlanner(
 
 /** The SQS layer over a core: used by {@link createPlanner} and by unit tests with fakes. */
 export function plannerFromDeps(deps: PlannerDeps): Planner {
-  const processRecord = async (record: SqsRecordLike): Promise<PlanOutcome[]> => {
+  const processRecord = async (record: SqsMessage): Promise<PlanOutcome[]> => {
     const n = parseNotification(record.body);
     if (n.kind === 'test') {
       deps.log.info('ignored: s3:TestEvent', { messageId: record.messageId });
@@ -72,7 +73,7 @@ export function plannerFromEnv(env: NodeJS.ProcessEnv): Planner {
 // Lambda entry: config and clients at module scope, built on first use so importing stays cheap.
 let planner: Planner | null = null;
 
-export const handler = async (event: SqsEventLike, context?: unknown): Promise<BatchResponse> => {
+export const handler = async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
   planner ??= plannerFromEnv(process.env);
   return planner.handler(event, context);
 };

@@ -1,7 +1,8 @@
+import { Console } from 'node:console';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { createMetricsLogger, MetricsLogger } from 'aws-embedded-metrics';
-import { LogSerializer } from 'aws-embedded-metrics/lib/serializers/LogSerializer.js';
+import { Writable } from 'node:stream';
+import { createMetricsLogger, LocalSink, MetricsLogger } from 'aws-embedded-metrics';
 import type { MetricGroup, MetricsSink } from './metrics.ts';
 
 /**
@@ -65,23 +66,36 @@ function lineSink(path: string | null): MetricsSink {
   };
 }
 
+/**
+ * The library's console sink (exported as `LocalSink`: it serializes with the library's own EMF
+ * serializer and writes each event with `console.log`) given a console whose stream collects the lines.
+ */
+class CollectingSink extends LocalSink {
+  override readonly console: Console;
+  constructor(lines: string[]) {
+    super();
+    const stream = new Writable({
+      write(chunk: Buffer | string, _encoding, done) {
+        lines.push(chunk.toString().replace(/\n$/, ''));
+        done();
+      },
+    });
+    this.console = new Console({ stdout: stream, stderr: stream });
+  }
+}
+
 // A minimal aws-embedded-metrics environment whose sink collects the serialized EMF lines.
 type EnvironmentProvider = ConstructorParameters<typeof MetricsLogger>[0];
 type Environment = Awaited<ReturnType<EnvironmentProvider>>;
-const serializer = new LogSerializer();
 
 function captureEnvironment(lines: string[]): Environment {
+  const sink = new CollectingSink(lines);
   return {
     probe: async () => true,
     getName: () => 'rowstream',
     getType: () => 'Local',
     getLogGroupName: () => 'rowstream',
     configureContext: () => {},
-    getSink: () => ({
-      name: 'capture',
-      accept: async (context) => {
-        lines.push(...serializer.serialize(context));
-      },
-    }),
+    getSink: () => sink,
   };
 }

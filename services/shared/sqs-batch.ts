@@ -1,21 +1,16 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { MetricsPort } from './metrics.ts';
 
-/** The minimum of an SQS record a consumer reads (structurally an aws-lambda SQSRecord). */
-export interface SqsRecordLike {
-  readonly messageId: string;
-  readonly body: string;
-}
-export interface SqsEventLike {
-  readonly Records: SqsRecordLike[];
-}
-export interface BatchResponse {
-  batchItemFailures: { itemIdentifier: string }[];
-}
+/** The fields of an SQS record a consumer reads: every aws-lambda `SQSRecord` is one. */
+export type SqsMessage = Pick<SQSRecord, 'messageId' | 'body'>;
+/** An SQS event as far as a consumer reads it: every aws-lambda `SQSEvent` is one. */
+export type SqsMessages = { readonly Records: SqsMessage[] } & Partial<Omit<SQSEvent, 'Records'>>;
+export type { SQSBatchResponse };
 
 export interface SqsBatchOptions {
   /** Told about each record that failed before it goes back to the queue (log it, count it). */
-  readonly onRecordError: (record: SqsRecordLike, error: unknown) => void;
+  readonly onRecordError: (record: SqsMessage, error: unknown) => void;
   /** Flushed after every batch: Lambda freezes the process after returning, buffered metrics would be lost. */
   readonly metrics: MetricsPort;
 }
@@ -26,11 +21,11 @@ export interface SqsBatchOptions {
  * DLQ after maxReceiveCount); the others are deleted.
  */
 export function sqsBatchHandler(
-  processRecord: (record: SqsRecordLike) => Promise<unknown>,
+  processRecord: (record: SqsMessage) => Promise<unknown>,
   options: SqsBatchOptions,
-): (event: SqsEventLike, context?: unknown) => Promise<BatchResponse> {
+): (event: SqsMessages, context?: unknown) => Promise<SQSBatchResponse> {
   const processor = new BatchProcessor(EventType.SQS);
-  const recordHandler = async (record: SqsRecordLike) => {
+  const recordHandler = async (record: SqsMessage) => {
     try {
       return await processRecord(record);
     } catch (e) {
@@ -44,7 +39,7 @@ export function sqsBatchHandler(
         ...(context ? { context: context as never } : {}),
         // A batch where every record failed is still answered record by record, like a partial one.
         throwOnFullBatchFailure: false,
-      })) as BatchResponse;
+      })) as SQSBatchResponse;
     } finally {
       await options.metrics.flush();
     }
