@@ -9,12 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: [
-            'tests/unit/**/*.test.ts',
-            'tests/infra/**/*.test.ts',
-            'services/**/*.test.ts',
-            'events/**/*.test.ts',
-          ],
+          include: ['tests/unit/**/*.test.ts', 'tests/infra/**/*.test.ts'],
           environment: 'node',
           testTimeout: 30_000,
         },

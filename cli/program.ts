@@ -337,7 +337,7 @@ export function buildProgram(): Command {
     .action(async (opts, cmd: Command) => {
       const target = resolveTarget(globals(cmd));
       await assertReachable(target);
-      const { runReplay } = await import('./replay.ts');
+      const { runReplay } = await import('./replay/command.ts');
       process.exitCode = await runReplay(target, {
         from: opts.from as Date,
         to: (opts.to as Date | undefined) ?? new Date(),

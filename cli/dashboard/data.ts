@@ -1,5 +1,4 @@
-import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { EmfTail } from '../../local/emf-tail.ts';
 
 /** One EMF line, reduced to what the dashboard reads. */
 export interface EmfRecord {
@@ -47,55 +46,20 @@ export function parseEmfLine(line: string): EmfRecord | null {
   };
 }
 
-/**
- * Follows every `*.emf.jsonl` file in a directory like `tail -f`: each poll reads only the bytes added
- * since the last one (a long job's file can be large), keeps a partial last line for the next poll,
- * and starts over when a file shrinks (deleted and re-created).
- */
-export class EmfTail {
-  private readonly offsets = new Map<string, number>();
-  private readonly partial = new Map<string, string>();
-
-  constructor(private readonly dir: string) {}
-
-  files(): string[] {
-    if (!existsSync(this.dir)) return [];
-    return readdirSync(this.dir)
-      .filter((f) => f.endsWith('.emf.jsonl'))
-      .map((f) => join(this.dir, f));
+/** The local EMF files' new lines (local/emf-tail.ts), parsed into records; other lines are skipped. */
+export class EmfRecordTail {
+  private readonly tail: EmfTail;
+  constructor(dir: string) {
+    this.tail = new EmfTail(dir);
   }
-
+  files(): string[] {
+    return this.tail.files();
+  }
   poll(maxBytesPerFile = 16 * 1024 * 1024): EmfRecord[] {
     const out: EmfRecord[] = [];
-    for (const file of this.files()) {
-      let size: number;
-      try {
-        size = statSync(file).size;
-      } catch {
-        continue;
-      }
-      let offset = this.offsets.get(file) ?? 0;
-      if (size < offset) {
-        offset = 0;
-        this.partial.delete(file);
-      }
-      if (size === offset) continue;
-      const length = Math.min(size - offset, maxBytesPerFile);
-      const buf = Buffer.alloc(length);
-      const fd = openSync(file, 'r');
-      try {
-        readSync(fd, buf, 0, length, offset);
-      } finally {
-        closeSync(fd);
-      }
-      this.offsets.set(file, offset + length);
-      const text = (this.partial.get(file) ?? '') + buf.toString('utf8');
-      const lines = text.split('\n');
-      this.partial.set(file, lines.pop() ?? '');
-      for (const line of lines) {
-        const r = parseEmfLine(line);
-        if (r) out.push(r);
-      }
+    for (const line of this.tail.lines(maxBytesPerFile)) {
+      const r = parseEmfLine(line);
+      if (r) out.push(r);
     }
     return out;
   }

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Target } from '../context.ts';
 import type { JobsView } from '../jobs.ts';
 import { type JobView, jobView } from '../status.ts';
-import { EmfTail, type MetricsSnapshot, MetricsStore } from './data.ts';
+import { EmfRecordTail, type MetricsSnapshot, MetricsStore } from './data.ts';
 import type { Panels } from './panels.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -70,7 +70,7 @@ export interface DashboardServer {
 
 /** The page's data: job records (the state) plus the EMF the services wrote (the metrics). */
 export function snapshotSource(opts: DashboardOptions) {
-  const tail = new EmfTail(opts.metricsDir);
+  const tail = new EmfRecordTail(opts.metricsDir);
   const store = new MetricsStore();
   const now = opts.now ?? Date.now;
   return async (): Promise<Snapshot> => {

@@ -1,5 +1,3 @@
-import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   type CloudWatchClient,
   DescribeAlarmsCommand,
@@ -7,6 +5,7 @@ import {
   type StateValue,
 } from '@aws-sdk/client-cloudwatch';
 import { type AlarmDef, alarmDefinitions, alarmMetrics } from '../../monitoring/alarms.ts';
+import { EmfTail } from '../emf-tail.ts';
 import {
   type AlarmState,
   alarmRefs,
@@ -53,46 +52,6 @@ export interface AlarmEvaluatorOptions {
   readonly fetch?: typeof fetch;
 }
 
-/** Reads each `*.emf.jsonl` file from where the last tick stopped (whole lines only). */
-class EmfFiles {
-  private readonly offsets = new Map<string, number>();
-  private readonly partial = new Map<string, string>();
-  constructor(private readonly dir: string) {}
-
-  lines(): string[] {
-    if (!existsSync(this.dir)) return [];
-    const out: string[] = [];
-    for (const name of readdirSync(this.dir).filter((f) => f.endsWith('.emf.jsonl'))) {
-      const file = join(this.dir, name);
-      let size: number;
-      try {
-        size = statSync(file).size;
-      } catch {
-        continue;
-      }
-      let offset = this.offsets.get(file) ?? 0;
-      if (size < offset) {
-        offset = 0;
-        this.partial.delete(file);
-      }
-      if (size === offset) continue;
-      const length = Math.min(size - offset, 64 * 1024 * 1024);
-      const buf = Buffer.alloc(length);
-      const fd = openSync(file, 'r');
-      try {
-        readSync(fd, buf, 0, length, offset);
-      } finally {
-        closeSync(fd);
-      }
-      this.offsets.set(file, offset + length);
-      const parts = ((this.partial.get(file) ?? '') + buf.toString('utf8')).split('\n');
-      this.partial.set(file, parts.pop() ?? '');
-      out.push(...parts);
-    }
-    return out;
-  }
-}
-
 /** What the alarms of a stage read from AWS/SQS: queue name -> metric names. */
 function sqsNeeds(defs: readonly AlarmDef[]): Map<string, Set<string>> {
   const needs = new Map<string, Set<string>>();
@@ -122,7 +81,7 @@ const SQS_METRIC: Record<string, (s: QueueStats) => number> = {
 export function createAlarmEvaluator(o: AlarmEvaluatorOptions) {
   const defs = alarmDefinitions(o.stage).filter(evaluableLocally);
   const store = new DatapointStore();
-  const files = new EmfFiles(o.metricsDir);
+  const files = new EmfTail(o.metricsDir);
   const queues = sqsNeeds(defs);
   const keep = lookbackMs(defs, o.speedup) + 60_000;
   const doFetch = o.fetch ?? fetch;

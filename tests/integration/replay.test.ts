@@ -11,12 +11,12 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SubscribeCommand } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, type Message } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startReplay } from '../../cli/replay/index.ts';
 import { jobIdFor } from '../../events/ids.ts';
 import { runSqsLambda } from '../../local/runner/sqs-lambda.ts';
 import { alarmDefinitions } from '../../monitoring/alarms.ts';
 import { alarmRouterFromEnv } from '../../services/alarm-router/handler.ts';
 import { plannerFromEnv } from '../../services/planner/handler.ts';
-import { startReplay } from '../../services/replay/index.ts';
 import { awsClients } from '../../services/shared/aws.ts';
 import type { JobRecord } from '../../services/shared/jobs.ts';
 import {

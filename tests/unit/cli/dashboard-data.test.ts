@@ -2,7 +2,7 @@ import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EmfTail, MetricsStore, parseEmfLine, percentile } from '../../../cli/dashboard/data.ts';
+import { EmfRecordTail, MetricsStore, parseEmfLine, percentile } from '../../../cli/dashboard/data.ts';
 import { liveJob } from '../../../cli/dashboard/server.ts';
 
 function emf(t: number, jobId: string | null, metrics: Record<string, number | number[]>) {
@@ -48,12 +48,12 @@ describe('EMF parsing', () => {
   });
 });
 
-describe('EmfTail', () => {
+describe('EmfRecordTail', () => {
   it('reads only what was appended, across polls, keeping a partial last line', () => {
     // Prepare
     const dir = mkdtempSync(join(tmpdir(), 'rowstream-emf-'));
     const file = join(dir, 'producer.emf.jsonl');
-    const tail = new EmfTail(dir);
+    const tail = new EmfRecordTail(dir);
     const line1 = emf(1, 'j-1', { RowsPerSecond: 10 });
     const line2 = emf(2, 'j-1', { RowsPerSecond: 20 });
     writeFileSync(file, `${line1}\n${line2.slice(0, 30)}`);
@@ -66,7 +66,7 @@ describe('EmfTail', () => {
   it('starts over when a file is replaced by a shorter one', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rowstream-emf-'));
     const file = join(dir, 'producer.emf.jsonl');
-    const tail = new EmfTail(dir);
+    const tail = new EmfRecordTail(dir);
     writeFileSync(file, `${emf(1, 'j', { RowsPerSecond: 1 })}\n${emf(2, 'j', { RowsPerSecond: 1 })}\n`);
     tail.poll();
     writeFileSync(file, `${emf(3, 'j', { RowsPerSecond: 1 })}\n`);

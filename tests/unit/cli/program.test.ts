@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildProgram, inboundKey, runCli } from '../../../cli/program.ts';
-import { detailTypesOf } from '../../../cli/replay.ts';
+import { detailTypesOf } from '../../../cli/replay/command.ts';
 
 const run = (...args: string[]) =>
   runCli(buildProgram().configureOutput({ writeErr: () => {}, writeOut: () => {} }), [

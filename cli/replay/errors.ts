@@ -25,7 +25,7 @@ export class ReplayFailedError extends ReplayError {
   }
 }
 
-/** The emulator cannot replay the way AWS does (see services/replay/index.ts). */
+/** The emulator cannot replay the way AWS does (see cli/replay/index.ts). */
 export class ReplayUnsupportedError extends ReplayError {
   override readonly name = 'ReplayUnsupportedError';
 }

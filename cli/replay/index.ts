@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { awsClients } from '../shared/aws.ts';
+import { awsClients } from '../../services/shared/aws.ts';
 import { describeArchive, eventBridgeReplays } from './adapters/eventbridge.ts';
 import { followReplay, formatProgress, planReplay, type ReplayStatus } from './core.ts';
 import { ReplayUnsupportedError } from './errors.ts';

@@ -1,6 +1,6 @@
-import { ReplayError, ReplayFailedError, startReplay } from '../services/replay/index.ts';
-import { CliError, type Target } from './context.ts';
-import { EXIT } from './format.ts';
+import { CliError, type Target } from '../context.ts';
+import { EXIT } from '../format.ts';
+import { ReplayError, ReplayFailedError, startReplay } from './index.ts';
 
 export interface ReplayRequest {
   readonly from: Date;
@@ -23,7 +23,7 @@ class ReplayEndedError extends CliError {
 }
 
 /**
- * `rowstream replay`: services/replay does the work (window, rules, follow); this prints its progress
+ * `rowstream replay`: cli/replay/index.ts does the work (window, rules, follow); this prints its progress
  * lines and the summary. Bad windows or event names and an emulator that cannot replay are usage or
  * environment errors (exit 1); a replay that ended FAILED or CANCELLED exits 2.
  */

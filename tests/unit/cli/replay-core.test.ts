@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { RULES } from '../../topology/topology.ts';
 import {
   followReplay,
   formatProgress,
@@ -8,8 +7,9 @@ import {
   type ReplayStatus,
   replayName,
   ruleArn,
-} from './core.ts';
-import { ReplayFailedError, ReplayFilterError, ReplayWindowError } from './errors.ts';
+} from '../../../cli/replay/core.ts';
+import { ReplayFailedError, ReplayFilterError, ReplayWindowError } from '../../../cli/replay/errors.ts';
+import { RULES } from '../../../topology/topology.ts';
 
 const BUS = 'arn:aws:events:eu-west-1:123456789012:event-bus/rowstream-prod-bus';
 const ARCHIVE = 'arn:aws:events:eu-west-1:123456789012:archive/rowstream-prod-archive';
