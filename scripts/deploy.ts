@@ -2,7 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { printDoctor, runDoctor } from '../cli/doctor.ts';
+import { RUNBOOKS_KEY } from '../monitoring/alarms.ts';
 import { STACKS } from '../stacks/app.ts';
 import { stageEnv } from '../stacks/stage-env.ts';
 
@@ -35,7 +37,7 @@ if (sst.status !== 0) fail(`sst deploy exited with ${sst.status ?? sst.signal}`)
 /** Outputs each stack must have after a deploy (what docs/deploy.md tells the operator to use). */
 const OUTPUTS: Record<string, readonly string[]> = {
   Bus: ['BusName', 'BusArn', 'ArchiveArn', 'PlannerQueueUrl', 'AlertDeliveryDlqArn'],
-  Storage: ['Bucket'],
+  Storage: ['Bucket', 'Runbooks'],
   Monitoring: ['TopicCriticalArn', 'TopicWarningArn', 'TopicInfoArn'],
   Pipeline: ['ProducerSecurityGroupId', 'ProducerClusterName', 'ProducerServiceName', 'ProducerTaskRoleArn'],
 };
@@ -61,6 +63,15 @@ for (const s of STACKS) {
   console.log(`ok  ${name}: ${st?.StackStatus}`);
 }
 cfn.destroy();
+// The runbooks the alarms and alert messages link must be in the bucket (the Storage stack ships them).
+const s3 = new S3Client({ region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1' });
+await s3
+  .send(new HeadObjectCommand({ Bucket: found.Bucket, Key: RUNBOOKS_KEY }))
+  .catch((e: Error) =>
+    fail(`s3://${found.Bucket}/${RUNBOOKS_KEY}, which the alarms link, is missing: ${e.message}`),
+  );
+s3.destroy();
+console.log(`ok  runbooks: s3://${found.Bucket}/${RUNBOOKS_KEY}`);
 for (const [k, v] of Object.entries(found)) console.log(`  ${k} = ${v}`);
 console.log(`deployed. For the CLI: export ROWSTREAM_STAGE=${stage} ROWSTREAM_BUCKET=${found.Bucket}`);
 process.exit(0);

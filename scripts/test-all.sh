@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The tests, from a fresh clone: installs everything they need, starts the local stack, runs `npm test`.
+# The tests, from a fresh clone: installs everything they need, starts the local stack, runs `npm test`,
+# then the CloudFormation checks of the prod templates (cfn-lint and checkov, `npm run cfn:check`).
 #   npm run test:all        (CI runs this through .ci/run)
 # Leaves the local stack running (npm run local:down stops it); CI stops it itself.
 set -euo pipefail
@@ -21,6 +22,9 @@ echo "node $(node --version) ($(command -v node))"
 step 'local stack: install (cached in .local/ after the first run)'
 npm run --silent local:install
 
+step 'CloudFormation checks: install cfn-lint + checkov (cached in .local/cfn-venv after the first run)'
+npm run --silent cfn:check -- --install-only
+
 step 'chromium (the dashboard test drives it headless)'
 if [[ -x /usr/bin/chromium ]]; then
   /usr/bin/chromium --version 2>/dev/null || true
@@ -38,3 +42,6 @@ npm run --silent local:up
 
 step 'npm test'
 npm test
+
+step 'CloudFormation checks: cfn-lint + checkov over the synthesized prod templates'
+npm run --silent cfn:check

@@ -15,6 +15,7 @@ import {
   SCHEDULES,
   TOPICS,
 } from '../topology/topology.ts';
+import { type CheckovSkip, skipChecks } from './checkov.ts';
 import { arn, bucketNameFor, cdkEventPattern, removalFor, tagService } from './common.ts';
 import { settingsOf } from './settings.ts';
 
@@ -24,6 +25,13 @@ export const S3_NOTIFICATION_QUEUE: QueueName = 'planner';
 export const RULE_TARGET_DLQ: QueueName = 'ruleTargets';
 /** The queue the alert topics' subscriptions name in their RedrivePolicy (docs/deploy.md, Subscribing). */
 export const ALERT_DELIVERY_DLQ: QueueName = 'alertDelivery';
+
+/** checkov's SQS encryption check looks for a KMS key only; every rowstream queue is encrypted with SSE-SQS. */
+const SSE_SQS: CheckovSkip = {
+  id: 'CKV_AWS_27',
+  comment:
+    'Encrypted at rest with SSE-SQS (SqsManagedSseEnabled). A KMS key would have to admit S3, EventBridge, SNS and CloudWatch in its policy to keep their deliveries working, and costs per key and per request, for the same protection of data that is only job ids and alarm names.',
+};
 
 export interface QueuePair {
   readonly queue: sqs.Queue;
@@ -64,6 +72,7 @@ export function Bus({ stack, app }: StackContext) {
         ? { deadLetterQueue: { queue: dlq, maxReceiveCount: def.maxReceiveCount } }
         : {}),
     });
+    for (const q of [queue, dlq]) if (q) skipChecks(q, [SSE_SQS]);
     queues[def.name] = { queue, dlq };
   }
 

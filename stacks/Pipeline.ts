@@ -29,6 +29,7 @@ import {
   TOPICS,
 } from '../topology/topology.ts';
 import { Bus } from './Bus.ts';
+import { FUNCTION_SKIPS, skipChecks } from './checkov.ts';
 import { arn, removalFor, tagService } from './common.ts';
 import { Monitoring } from './Monitoring.ts';
 import { Storage } from './Storage.ts';
@@ -134,7 +135,22 @@ export function Pipeline({ stack, app }: StackContext) {
   // Lambda sets AWS_REGION itself and rejects it as a configured variable.
   delete (lambdaEnv as Record<string, string>).AWS_REGION;
 
+  // Events a schedule could not deliver to its function (after its retries), and invocations of a
+  // scheduled function that failed after Lambda's own retries, go to the rule-target DLQ of the Bus
+  // stack, watched by an alarm. Imported by its name-derived ARN: a reference to the construct would
+  // make CDK add the queue-policy grant in Bus, naming these rules, a dependency cycle; Bus grants the
+  // schedule rules by name instead (stacks/Bus.ts), the functions get SendMessage on their role.
+  const scheduleDlq = sqs.Queue.fromQueueArn(
+    stack,
+    'ScheduleTargetsDlq',
+    arn('sqs', names.queues[SCHEDULE_TARGET_DLQ].name),
+  );
+  const sqsTriggered = new Set(QUEUES.flatMap((q) => (q.lambda && q.consumer ? [q.consumer] : [])));
+
   const fn = (service: Exclude<ServiceName, 'producer'>, timeoutSeconds: number, memoryMiB: number) => {
+    // SQS-triggered functions are invoked synchronously (their queue's redrive DLQ holds what fails);
+    // scheduled ones asynchronously, where only a function DLQ keeps a run that failed every retry.
+    const scheduled = !sqsTriggered.has(service);
     // sst pins its own copy of `constructs` (10.3), the app uses 10.8: same runtime shape, distinct types.
     const f = new SstFunction(
       stack as unknown as ConstructorParameters<typeof SstFunction>[0],
@@ -157,9 +173,17 @@ export function Pipeline({ stack, app }: StackContext) {
         copyFiles: (RUNTIME_FILES[service] ?? []).map((from) => ({ from })),
         environment: lambdaEnv,
         permissions: statements(servicePermissions(service, refs)),
+        ...(scheduled ? { deadLetterQueue: scheduleDlq } : {}),
       },
     );
     tagService(f, service);
+    skipChecks(f, [
+      FUNCTION_SKIPS.vpc,
+      FUNCTION_SKIPS.environment,
+      ...(scheduled
+        ? [FUNCTION_SKIPS.scheduled.concurrency]
+        : [FUNCTION_SKIPS.sqsTriggered.dlq, FUNCTION_SKIPS.sqsTriggered.concurrency]),
+    ]);
     return f;
   };
 
@@ -179,18 +203,10 @@ export function Pipeline({ stack, app }: StackContext) {
         batchSize: q.lambda.batchSize,
         ...(q.lambda.batchSize > 1 ? { maxBatchingWindow: Duration.seconds(1) } : {}),
         reportBatchItemFailures: true,
+        maxConcurrency: q.lambda.maxConcurrency,
       }),
     );
   }
-  // Events a schedule could not deliver to its function (after its retries) go to the rule-target DLQ
-  // of the Bus stack, watched by an alarm. Imported by its name-derived ARN: a reference to the
-  // construct would make CDK add the queue-policy grant in Bus, naming these rules, a dependency cycle;
-  // Bus grants the schedule rules by name instead (stacks/Bus.ts).
-  const scheduleDlq = sqs.Queue.fromQueueArn(
-    stack,
-    'ScheduleTargetsDlq',
-    arn('sqs', names.queues[SCHEDULE_TARGET_DLQ].name),
-  );
   for (const s of SCHEDULES) {
     if (s.service === 'producer')
       throw new Error(`schedule ${s.name}: the producer is a service, not a function`);
@@ -303,6 +319,13 @@ function producerService(
     retention: LOG_RETENTION_DAYS.find((d) => d >= settings.logRetentionDays) ?? logs.RetentionDays.ONE_YEAR,
     removalPolicy: removalFor(stage),
   });
+  skipChecks(logGroup, [
+    {
+      id: 'CKV_AWS_158',
+      comment:
+        'CloudWatch Logs encrypts every log group at rest. The producer logs job ids, counts and errors, never row contents (bad rows go to rejected/ in the bucket); a customer managed key would need a key policy for logs.<region>.amazonaws.com and a fee, for no change in who reads them (IAM decides).',
+    },
+  ]);
 
   const env: Record<string, string> = {
     ...baseEnv,

@@ -1,9 +1,15 @@
+import { readFileSync } from 'node:fs';
+import { join, posix } from 'node:path';
 import { Duration, Token } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import { type StackContext, use } from 'sst/constructs';
+import { useProject } from 'sst/project.js';
+import { RUNBOOK_PATH, RUNBOOKS_KEY } from '../monitoring/alarms.ts';
 import { PREFIXES, resourceNames, TABLES, type TableName } from '../topology/topology.ts';
 import { Bus, S3_NOTIFICATION_QUEUE } from './Bus.ts';
+import { skipChecks } from './checkov.ts';
 import { bucketNameFor, removalFor, tagService } from './common.ts';
 import { DeploySettingsError, isProd, settingsOf } from './settings.ts';
 
@@ -53,6 +59,14 @@ export function Storage({ stack, app }: StackContext) {
     ].filter((r) => !r.expiration || r.expiration.toDays() > 0),
   });
 
+  skipChecks(bucket, [
+    {
+      id: 'CKV_AWS_18',
+      comment:
+        'No server access logs: they need a second bucket (which this check then flags too) and are best effort. Every object the pipeline reads becomes a job record (key, version, ETag) and events in the archive; for an audit of who wrote or read which object, enable CloudTrail S3 data events on the account.',
+    },
+  ]);
+
   // The queue's policy (granting S3) lives in the Bus stack, written by bucket name; a plain
   // SqsDestination would add it there from here and tie the two stacks in a cycle.
   const plannerQueue = queues[S3_NOTIFICATION_QUEUE].queue;
@@ -88,9 +102,33 @@ export function Storage({ stack, app }: StackContext) {
         projectionType: dynamodb.ProjectionType.ALL,
       });
     }
+    skipChecks(table, [
+      {
+        id: 'CKV_AWS_119',
+        comment:
+          'Encrypted at rest with the AWS managed key (aws/dynamodb). A customer managed key adds a key policy to maintain and a monthly fee without changing who can read: IAM on the table decides that (each service role names the tables it uses).',
+      },
+    ]);
     tables[def.name] = table;
   }
 
-  stack.addOutputs({ Bucket: bucket.bucketName });
-  return { bucket, tables };
+  // The runbooks ship with the deployed version: alarm descriptions, alert messages and the dashboard
+  // link this object (monitoring/alarms.ts runbookUrl), so the page matches the alarms deployed with it.
+  const runbooks = new s3deploy.BucketDeployment(stack, 'Runbooks', {
+    destinationBucket: bucket,
+    destinationKeyPrefix: `${posix.dirname(RUNBOOKS_KEY)}/`,
+    sources: [
+      s3deploy.Source.data(
+        posix.basename(RUNBOOKS_KEY),
+        readFileSync(join(useProject().paths.root, RUNBOOK_PATH), 'utf8'),
+      ),
+    ],
+    contentType: 'text/markdown; charset=utf-8',
+    // Only runbooks/ is replaced (pruned) on each deploy; nothing else in the bucket is touched.
+    prune: true,
+    memoryLimit: 256,
+  });
+
+  stack.addOutputs({ Bucket: bucket.bucketName, Runbooks: `s3://${bucket.bucketName}/${RUNBOOKS_KEY}` });
+  return { bucket, tables, runbooks };
 }

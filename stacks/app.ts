@@ -1,5 +1,7 @@
+import { Aspects } from 'aws-cdk-lib';
 import type { App } from 'sst/constructs';
 import { Bus } from './Bus.ts';
+import { CheckovHelperSkips } from './checkov.ts';
 import { tagApp } from './common.ts';
 import { Monitoring } from './Monitoring.ts';
 import { Pipeline } from './Pipeline.ts';
@@ -17,4 +19,6 @@ export function rowstreamApp(app: App, settings: DeploySettings): void {
   bindSettings(app, settings);
   tagApp(app, app.stage);
   for (const s of STACKS) app.stack(s);
+  // checkov skips on the custom resource providers CDK and SST generate (stacks/checkov.ts).
+  Aspects.of(app).add(new CheckovHelperSkips());
 }

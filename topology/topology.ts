@@ -41,6 +41,11 @@ export interface QueueDef {
     readonly timeoutSeconds: number;
     readonly memoryMiB: number;
     readonly batchSize: number;
+    /**
+     * Most concurrent invocations the SQS trigger starts (its event source mapping's maximum
+     * concurrency, 2-1000; cloud only): caps the function without reserving account concurrency.
+     */
+    readonly maxConcurrency: number;
   };
   readonly description: string;
 }
@@ -98,7 +103,8 @@ export const QUEUES: readonly QueueDef[] = [
     maxReceiveCount: 5,
     retentionSeconds: 4 * 24 * 3600,
     consumer: 'planner',
-    lambda: { timeoutSeconds: 300, memoryMiB: 1024, batchSize: 1 },
+    // At most 10 files counted at once: each invocation streams a whole object from S3.
+    lambda: { timeoutSeconds: 300, memoryMiB: 1024, batchSize: 1, maxConcurrency: 10 },
     description: 'S3 ObjectCreated notifications for inbound/',
   },
   {
@@ -117,7 +123,8 @@ export const QUEUES: readonly QueueDef[] = [
     maxReceiveCount: 5,
     retentionSeconds: 4 * 24 * 3600,
     consumer: 'alarm-router',
-    lambda: { timeoutSeconds: 30, memoryMiB: 512, batchSize: 10 },
+    // Alerts are few; 2 (the least a mapping allows) keeps the incident de-duplication's races rare.
+    lambda: { timeoutSeconds: 30, memoryMiB: 512, batchSize: 10, maxConcurrency: 2 },
     description: 'alarm state changes and job failure/rejection/budget events',
   },
   {

@@ -37,6 +37,12 @@ const SQS_TRIGGERED: Partial<Record<ServiceName, 'planner' | 'alarmRouter'>> = {
 };
 
 /**
+ * What the Lambda service does with the role of a scheduled (asynchronously invoked) function: a run
+ * that failed every retry goes to the function's DLQ, the rule-target DLQ (stacks/Pipeline.ts).
+ */
+const ASYNC_DLQ: Partial<Record<ServiceName, true>> = { 'cost-tracker': true, 'dims-publisher': true };
+
+/**
  * Grants that no SDK call of the code uses, each for a reason: the planner's ListBucket on inbound/
  * makes S3 answer 404 (not 403) for a vanished object; the producer's UpdateTaskProtection is what the
  * ECS agent endpoint calls with the task's credentials (services/producer/adapters/protection-ecs.ts).
@@ -106,6 +112,12 @@ describe('IAM: each service gets exactly the actions its code calls', () => {
         if (a.startsWith('kafka-cluster:')) continue; // checked below: not SDK calls
         if (NOT_SDK_CALLS[service]?.includes(a)) continue;
         // The trigger's actions are the Lambda service's, and only on the trigger queue.
+        if (ASYNC_DLQ[service] && a === 'sqs:SendMessage') {
+          expect(JSON.stringify(st.resources), `${service} ${a} only on the rule-target DLQ`).toMatch(
+            new RegExp(`:${resourceNames('dev').queues.ruleTargets.name}"`),
+          );
+          continue;
+        }
         if (trigger && SQS_TRIGGER_ACTIONS.includes(a)) {
           expect(JSON.stringify(st.resources), `${service} ${a} only on its trigger queue`).toMatch(
             new RegExp(`${trigger}Queue`),
