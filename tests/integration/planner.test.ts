@@ -430,6 +430,49 @@ describe('planner on the local stack', () => {
         reason: 'OBJECT_NOT_FOUND',
         message: /vanished\.csv.*no longer exists/,
       },
+      {
+        // A plain DELETE in the versioned bucket keeps the notified version readable behind a delete
+        // marker: the uploader meant it gone, so it is not streamed.
+        name: 'an object deleted with a plain DELETE (a delete marker) before the planner runs',
+        key: 'inbound/bad/delete-marker.csv',
+        prepare: async (key) => {
+          const { versionId } = await put(key, 'a\n1\n');
+          expect(versionId).toBeTruthy();
+          const del = await aws.s3.send(new DeleteObjectCommand({ Bucket: outputs.bucket, Key: key }));
+          expect(del.DeleteMarker).toBe(true);
+        },
+        reason: 'OBJECT_NOT_FOUND',
+        message: /delete-marker\.csv \(version [^)]+\) no longer exists: it was deleted/,
+      },
+      {
+        // A notification for a key that does not exist at all (no version): HEAD answers 404.
+        name: 'a notification for an object that is not there at all',
+        key: 'inbound/bad/never-there.csv',
+        prepare: (key) =>
+          aws.sqs.send(
+            new SendMessageCommand({
+              QueueUrl: outputs.queues.planner.url,
+              MessageBody: JSON.stringify({
+                Records: [
+                  {
+                    eventSource: 'aws:s3',
+                    eventName: 'ObjectCreated:Put',
+                    s3: {
+                      bucket: { name: outputs.bucket },
+                      object: {
+                        key: encodeURIComponent(key),
+                        size: 4,
+                        eTag: 'd41d8cd98f00b204e9800998ecf8427e',
+                      },
+                    },
+                  },
+                ],
+              }),
+            }),
+          ),
+        reason: 'OBJECT_NOT_FOUND',
+        message: /never-there\.csv no longer exists/,
+      },
     ];
 
     // Prepare and Act once for all cases (one drain, one read of each queue), Assess per case: the
