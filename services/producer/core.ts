@@ -11,6 +11,7 @@ import {
   BadRowError,
   KafkaRetriesExhaustedError,
   LeaseLostError,
+  ObjectVanishedError,
   ProducerError,
   SourceReadError,
   TopicNotAllowedError,
@@ -192,6 +193,13 @@ export async function runJob(
   if (attempts > cfg.maxAttempts) return run.fail(new AttemptsExhaustedError(attempts));
   const refusal = cfg.topicPolicy ? topicRefusal(job.topic, cfg.topicPolicy) : null;
   if (refusal) return run.fail(new TopicNotAllowedError(job.topic, refusal));
+  // Deleted after planning: nothing of it is sent. Only before the first row: once rows are in Kafka
+  // the job finishes what it started (the version it reads is pinned either way).
+  const ref = { bucket: job.bucket, key: job.key, etag: job.etag, versionId: job.versionId };
+  if (!record.checkpoint?.rowsDone && deps.reader.vanished) {
+    if (await awsCall(deps, cfg, log, 'vanished', () => deps.reader.vanished!(ref)))
+      return run.fail(new ObjectVanishedError(job.sourceUri, job.versionId));
+  }
   return run.execute();
 }
 

@@ -68,3 +68,17 @@ export class TopicNotAllowedError extends ProducerError {
     super('TOPIC_NOT_ALLOWED', `topic "${topic}" refused: ${why}`);
   }
 }
+
+/**
+ * The object was deleted between planning and producing (its version gone, or a delete marker on the
+ * key): the job is not streamed. Same reason as the planner's rejection of a vanished object.
+ */
+export class ObjectVanishedError extends ProducerError {
+  override readonly name = 'ObjectVanishedError';
+  constructor(sourceUri: string, versionId: string | null) {
+    super(
+      'OBJECT_NOT_FOUND',
+      `${sourceUri}${versionId ? ` (version ${versionId})` : ''} no longer exists: it was deleted after it was planned, so no row of it is sent`,
+    );
+  }
+}

@@ -91,6 +91,12 @@ export interface ObjectReader {
     /** Aborts the request and the body stream (SIGTERM, no progress, lease lost). */
     signal?: AbortSignal,
   ): AsyncIterable<Buffer>;
+  /**
+   * True when the object is gone for the uploader: its version no longer exists, or (versioned bucket)
+   * the key's current version is a delete marker, which a plain DELETE leaves while the version itself
+   * stays readable. Optional: a store without deletions never needs it.
+   */
+  vanished?(ref: { bucket: string; key: string; etag: string; versionId: string | null }): Promise<boolean>;
 }
 
 export type ClaimResult =

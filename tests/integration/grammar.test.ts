@@ -10,17 +10,20 @@
  * The same run checks that no row data leaves the data path: a sentinel written into data rows (and
  * into the first row of a headerless file and of a file whose first row looks like data) must not
  * appear in any planner or producer log line, any event on the bus, or any item of the stage's tables.
+ * And, with the same producer, that an object deleted after planning is not streamed.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Message } from '@aws-sdk/client-sqs';
 import { parse as parseCsv } from 'csv-parse/sync';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jobIdFor } from '../../events/ids.ts';
+import type { JobFailed, JobStarted } from '../../events/catalog.ts';
+import { eventIdFor, jobIdFor } from '../../events/ids.ts';
 import { runSqsLambda } from '../../local/runner/sqs-lambda.ts';
 import { createPlanner, type Planner } from '../../services/planner/handler.ts';
 import { PlannerEnv } from '../../services/planner/settings.ts';
@@ -36,8 +39,10 @@ import {
   type ProducerProcess,
   REPO,
   readTopic,
+  sendJobStarted,
   startProducer,
   type TopicRecord,
+  uploadJob,
   waitForJob,
 } from '../../testkit/producer.ts';
 import { receiveUntil, tapBus } from '../../testkit/sqs.ts';
@@ -405,5 +410,77 @@ describe('one grammar through planner, producer and Kafka, against Python csv', 
     expect(final.rejection?.message).toMatch(/column 2 is a date/);
     expect(final.rejection?.message).not.toContain('2026');
     expect(final.header ?? []).toEqual([]);
+  });
+});
+
+describe('an object deleted between planning and producing is not streamed', () => {
+  it('fails the job OBJECT_NOT_FOUND, before any row, for a delete marker and for a deleted version', async () => {
+    // Prepare: two planned jobs (record written, as the planner does), each object then deleted: one
+    // with a plain DELETE (a delete marker; the version stays readable), one version for good.
+    const topic = `it-grammar-vanished-${randomBytes(3).toString('hex')}`;
+    const body = Buffer.from(`id,note\n1,${SENTINEL}\n2,b\n`);
+    const planned: JobStarted[] = [];
+    for (const how of ['marker', 'version'] as const) {
+      const key = `inbound/vanished/${how}.csv`;
+      const base = await uploadJob(clients.s3, outputs.bucket, key, body, { topic, totalRows: 2 });
+      const { VersionId } = await clients.s3.send(
+        new PutObjectCommand({ Bucket: outputs.bucket, Key: key, Body: body }),
+      );
+      const versionId = VersionId ?? null;
+      const jobId = jobIdFor(outputs.bucket, key, { versionId, etag: base.etag });
+      const job = { ...base, jobId, versionId, eventId: eventIdFor('JobStarted', jobId) };
+      expect(versionId).toBeTruthy();
+      await clients.s3.send(
+        new DeleteObjectCommand({
+          Bucket: outputs.bucket,
+          Key: key,
+          ...(how === 'version' ? { VersionId: versionId! } : {}),
+        }),
+      );
+      planned.push(job);
+    }
+
+    // Act
+    for (const job of planned)
+      await sendJobStarted(clients.sqs, outputs.queues.producer.url, job, {
+        doc: clients.doc,
+        table: outputs.tables.jobs,
+      });
+    const finals = [];
+    for (const job of planned)
+      finals.push(await waitForJob(clients.doc, outputs.tables.jobs, job.jobId, done, 60_000));
+    const failed = await receiveUntil(
+      clients.sqs,
+      everything.url,
+      (ms) => planned.every((j) => ms.some((m) => (m.Body ?? '').includes(`"jobId":"${j.jobId}"`))),
+      15_000,
+    );
+
+    // Assess
+    for (const [i, final] of finals.entries()) {
+      const job = planned[i]!;
+      expect(final).toMatchObject({
+        status: 'FAILED',
+        rowsDelivered: 0,
+        failure: { reason: 'OBJECT_NOT_FOUND' },
+      });
+      expect(final.failure?.message).toMatch(
+        new RegExp(
+          `${job.key}.*\\(version ${job.versionId}\\) no longer exists: it was deleted after it was planned`,
+        ),
+      );
+      const events = failed
+        .map((m) => JSON.parse(m.Body ?? '{}') as { 'detail-type': string; detail: JobFailed })
+        .filter((e) => e['detail-type'] === 'JobFailed.v1' && e.detail.jobId === job.jobId);
+      expect(events.map((e) => [e.detail.reason, e.detail.message])).toEqual([
+        ['OBJECT_NOT_FOUND', final.failure?.message],
+      ]);
+    }
+    // Not a row was sent: the job's topic was never even created (the producer may create topics here).
+    const admin = new Kafka({ brokers: [...outputs.kafka.brokers], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    const existing = await admin.listTopics().finally(() => admin.disconnect());
+    expect(existing.some((t) => t.startsWith('it-grammar-'))).toBe(true);
+    expect(existing).not.toContain(topic);
   });
 });

@@ -1,4 +1,4 @@
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ObjectReader } from '../ports.ts';
 
 /**
@@ -32,5 +32,36 @@ export function s3Reader(s3: S3Client): ObjectReader {
         yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       }
     },
+    async vanished(ref) {
+      const gone = async (cmd: HeadObjectCommand) => {
+        try {
+          await s3.send(cmd);
+          return false;
+        } catch (e) {
+          if (isNotFound(e)) return true;
+          throw e;
+        }
+      };
+      const version = ref.versionId ? { VersionId: ref.versionId } : { IfMatch: `"${ref.etag}"` };
+      if (await gone(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...version }))) return true;
+      // A plain DELETE in a versioned bucket: the version is still there, the key's current one is a
+      // delete marker (HEAD answers 404).
+      return ref.versionId !== null && gone(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
+    },
   };
+}
+
+/**
+ * HEAD has no body, so S3 answers 404 with no error code; a delete marker's version answers 405; without
+ * s3:ListBucket a missing key answers 403 (as the planner reads it: services/planner/adapters).
+ */
+function isNotFound(e: unknown): boolean {
+  const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+  const status = err.$metadata?.httpStatusCode;
+  return (
+    ['NotFound', 'NoSuchKey', 'NoSuchVersion', 'MethodNotAllowed'].includes(err.name ?? '') ||
+    status === 404 ||
+    status === 405 ||
+    status === 403
+  );
 }
