@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { SubscribeCommand } from '@aws-sdk/client-sns';
 import type { Message } from '@aws-sdk/client-sqs';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { Kafka, logLevel } from 'kafkajs';
@@ -25,6 +26,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobFailed, JobStarted } from '../../events/catalog.ts';
 import { eventIdFor, jobIdFor } from '../../events/ids.ts';
 import { runSqsLambda } from '../../local/runner/sqs-lambda.ts';
+import { createAlarmRouterService } from '../../services/alarm-router/handler.ts';
+import { loadAlarmRouterConfig } from '../../services/alarm-router/settings.ts';
 import { createPlanner, type Planner } from '../../services/planner/handler.ts';
 import { PlannerEnv } from '../../services/planner/settings.ts';
 import { type AwsClients, awsClients } from '../../services/shared/aws.ts';
@@ -45,7 +48,7 @@ import {
   uploadJob,
   waitForJob,
 } from '../../testkit/producer.ts';
-import { receiveUntil, tapBus } from '../../testkit/sqs.ts';
+import { createTestQueue, receiveUntil, tapBus } from '../../testkit/sqs.ts';
 import { freshStack } from '../../testkit/stack.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
 
@@ -143,7 +146,10 @@ let planner: Planner;
 let producer: ProducerProcess;
 let producerLog: string;
 let everything: { url: string };
-/** Every line the planner logged, at DEBUG, as JSON. */
+/** Every SNS message of the stage's three alert topics. */
+let alerts: { url: string; arn: string };
+let stackEnv: Record<string, string>;
+/** Every line the planner (and the alarm-router) logged, at DEBUG, as JSON. */
 const plannerLines: string[] = [];
 const logDir = join(REPO, '.local', 'test-logs');
 
@@ -187,6 +193,13 @@ beforeAll(async () => {
   everything = await tapBus(clients, outputs.busName, `${outputs.stage}-all-events`, {
     source: [{ prefix: 'rowstream.' }],
   });
+  alerts = await createTestQueue(clients.sqs, `${outputs.stage}-all-alerts`);
+  for (const topic of Object.values(outputs.topics)) {
+    await clients.sns.send(
+      new SubscribeCommand({ TopicArn: topic.arn, Protocol: 'sqs', Endpoint: alerts.arn }),
+    );
+  }
+  stackEnv = stack.env;
   producerLog = join(logDir, `producer-grammar-${outputs.stage}.log`);
   producer = startProducer(
     {
@@ -366,8 +379,9 @@ describe('one grammar through planner, producer and Kafka, against Python csv', 
     }
   });
 
-  it('puts no row data in logs, events or table items (a sentinel from the data rows is nowhere)', async () => {
-    // Prepare: every event the run put on the bus, the tables' items, both services' logs.
+  it('puts no row data in logs, events, alerts or table items (a sentinel from the data rows is nowhere)', async () => {
+    // Prepare: every event the run put on the bus, the alerts the alarm-router sends about them, the
+    // tables' items, the services' logs.
     const events = await receiveUntil(
       clients.sqs,
       everything.url,
@@ -376,6 +390,30 @@ describe('one grammar through planner, producer and Kafka, against Python csv', 
       15_000,
     );
     const bodies = events.map((m) => m.Body ?? '');
+    const routerConfig = loadAlarmRouterConfig({ ...stackEnv, LOG_LEVEL: 'DEBUG' });
+    const router = createAlarmRouterService(
+      routerConfig,
+      serviceRuntime('alarm-router', routerConfig, {
+        clients,
+        log: recording(createLogger('alarm-router', { stage: outputs.stage, level: 'DEBUG' })),
+        metrics: new BufferedMetrics({
+          sink: new MemorySink(),
+          defaultDimensions: { Service: 'alarm-router', Stage: outputs.stage },
+        }),
+      }),
+    );
+    await runSqsLambda({
+      queueUrl: outputs.queues.alarmRouter.url,
+      handler: router.handler,
+      sqs: clients.sqs,
+      signal: new AbortController().signal,
+      waitSeconds: 1,
+      stopWhenIdle: 1,
+      functionName: 'alarm-router',
+    });
+    const sns = (await receiveUntil(clients.sqs, alerts.url, (ms) => ms.length >= 2, 5_000)).map(
+      (m) => m.Body ?? '',
+    );
     const items: string[] = [];
     for (const table of [outputs.tables.jobs, outputs.tables.counts, outputs.tables.state]) {
       const out = await clients.dynamo.send(new ScanCommand({ TableName: table }));
@@ -386,11 +424,15 @@ describe('one grammar through planner, producer and Kafka, against Python csv', 
     // Assess: the probes saw what they had to see, and none holds the sentinel.
     expect(bodies.some((b) => b.includes('"JobStarted.v1"'))).toBe(true);
     expect(bodies.some((b) => b.includes('"JobRejected.v1"') && b.includes('looks-like-data'))).toBe(true);
+    // The BAD_HEADER rejection (warning) and the completions with rejects (info) were alerted.
+    expect(sns.some((m) => m.includes('looks-like-data'))).toBe(true);
+    expect(sns.length).toBeGreaterThanOrEqual(2);
     expect(items.length).toBeGreaterThan(files.length);
     expect(plannerLines.length).toBeGreaterThan(files.length);
     expect(producerLines.some((l) => l.includes('job completed'))).toBe(true);
     const leaks = [
       ...bodies.map((b) => `event ${b}`),
+      ...sns.map((m) => `sns ${m}`),
       ...items.map((i) => `item ${i}`),
       ...plannerLines.map((l) => `planner ${l}`),
       ...producerLines.map((l) => `producer ${l}`),

@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isAllowedHost, startDashboard } from '../../../cli/dashboard/server.ts';
@@ -17,6 +18,22 @@ function get(port: number, path: string, host: string): Promise<{ status: number
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** Whether a TCP connection to address:port is accepted. */
+function connects(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port, timeout: 2000 });
+    socket.on('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+    socket.on('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
   });
 }
 
@@ -78,6 +95,12 @@ describe('dashboard Host check (DNS rebinding)', () => {
       expect(rebound.body).not.toContain('jobs');
       expect(own.status).toBe(200);
       expect(server.url).toBe(`http://127.0.0.1:${server.port}/`);
+      // Not reachable on any other address of this machine (bound to 127.0.0.1, not 0.0.0.0).
+      const others = Object.values(networkInterfaces())
+        .flat()
+        .filter((a) => a && a.family === 'IPv4' && !a.internal)
+        .map((a) => a!.address);
+      for (const address of others) expect(await connects(address, server.port), address).toBe(false);
     } finally {
       await server.close();
     }
