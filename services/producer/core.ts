@@ -4,6 +4,7 @@ import { eventIdFor, jobIdFor } from '../../events/ids.ts';
 import type { JobCheckpoint, JobRecord } from '../shared/jobs.ts';
 import type { Log } from '../shared/logger.ts';
 import type { MetricsPort } from '../shared/metrics.ts';
+import { backoffDelay, retry } from '../shared/retry.ts';
 import { type TopicPolicy, topicRefusal } from '../shared/topics.ts';
 import {
   AttemptsExhaustedError,
@@ -33,7 +34,6 @@ import type {
   RejectsStore,
   ScanHint,
 } from './ports.ts';
-import { backoffDelay, retry } from './retry.ts';
 import { type RawRow, RowSplitter } from './rows.ts';
 
 export { readAhead } from './job/read-ahead.ts';
@@ -283,9 +283,9 @@ function awsCall<T>(
     isRetryable: isTransientAws,
     sleep: deps.sleep,
     ...(deps.random ? { random: deps.random } : {}),
-    onRetry: (e, attempt, delayMs) => {
+    onRetry: ({ error, attempt, delayMs }) => {
       deps.metrics.record('Retries', 1, 'Count');
-      log.warn('transient AWS error; retrying', { call: what, attempt, delayMs, error: String(e) });
+      log.warn('transient AWS error; retrying', { call: what, attempt, delayMs, error: String(error) });
     },
   }).catch((e: unknown) => {
     if (e instanceof ProducerError || !isTransientAws(e)) throw e;
@@ -461,11 +461,12 @@ class JobRun {
       await this.learnLimits();
     }
     this.deps.metrics.record('Retries', 1, 'Count');
-    const delay = backoffDelay(this.kafkaFailures - 1, {
-      baseMs: this.cfg.retryBaseMs,
-      maxMs: this.cfg.retryMaxMs,
-      ...(this.deps.random ? { random: this.deps.random } : {}),
-    });
+    const delay = backoffDelay(
+      this.kafkaFailures - 1,
+      this.cfg.retryBaseMs,
+      this.cfg.retryMaxMs,
+      this.deps.random,
+    );
     this.log.warn('kafka step failed; rewinding to the last commit', {
       step: e.step,
       error: e.message,
@@ -667,10 +668,7 @@ class JobRun {
           );
         }
         this.deps.metrics.record('Retries', 1, 'Count');
-        const delay = backoffDelay(failures - 1, {
-          baseMs: this.cfg.retryBaseMs,
-          maxMs: this.cfg.retryMaxMs,
-        });
+        const delay = backoffDelay(failures - 1, this.cfg.retryBaseMs, this.cfg.retryMaxMs, this.deps.random);
         this.log.warn('object stream broke; re-opening from the last row boundary', {
           error: (e as Error).message,
           byte: at.nextByteOffset,

@@ -9,6 +9,7 @@ import {
   produceV11,
   Writer,
 } from '@platformatic/kafka';
+import { backoffDelay } from '../../shared/retry.ts';
 import { ProducerError } from '../errors.ts';
 import type { JobProducer, KafkaPort, OutRecord, PartitionAck, Placement } from '../ports.ts';
 import { BatchEncoder, sealBatch } from './kafka-batch.ts';
@@ -102,7 +103,7 @@ export function platformaticKafka(settings: KafkaClientSettings): KafkaPort {
           await producer.close().catch(() => {});
           const text = errorText(e);
           if (!FENCE_RETRYABLE.test(text) || Date.now() > deadline) throw e;
-          await sleep(Math.min(2000, 100 * 2 ** attempt));
+          await sleep(backoffDelay(attempt, 100, 2000));
         }
       }
     },
