@@ -303,7 +303,14 @@ class JobRun {
   /** Last committed position (rows delivered or rejected, and committed to Kafka / rejects). */
   private committed: Position;
   private rowsRejected: number;
+  /** Offsets of the job's COMMITTED records per partition (the resume scan's floor, the checkpoint's). */
   private partitions = new Map<number, { firstOffset: string | null; lastOffset: string | null }>();
+  /**
+   * Offsets acknowledged in the open transaction, merged into `partitions` only once it commits: a
+   * floor raised by acks of a transaction whose commit answer was lost would make the resume scan
+   * start above that transaction's records, miss that it committed, and send its rows again.
+   */
+  private acked = new Map<number, { firstOffset: string | null; lastOffset: string }>();
   /** Where the job's records go: from the checkpoint, or chosen and recorded once (ensurePlacement). */
   private placement: Placement | null;
   private readonly startedAt: number;
@@ -449,6 +456,9 @@ class JobRun {
 
   private async onKafkaFailure(e: KafkaStepError) {
     this.kafkaFailures++;
+    // The open transaction's outcome is unknown (aborted, or committed with its answer lost): its acks
+    // do not move the scan's floor; the scan reads them back if they committed.
+    this.acked.clear();
     this.deps.metrics.record('Errors', 1, 'Count');
     await this.producer?.abort().catch(() => {});
     await this.producer?.close().catch(() => {});
@@ -608,6 +618,14 @@ class JobRun {
 
   private async commit(tx: TransactionWriter) {
     const { position, committedTx } = await tx.commit();
+    for (const [partition, a] of this.acked) {
+      const p = this.partitions.get(partition);
+      this.partitions.set(partition, {
+        firstOffset: p?.firstOffset ?? a.firstOffset,
+        lastOffset: a.lastOffset,
+      });
+    }
+    this.acked.clear();
     if (committedTx) {
       commitsInProcess++;
       if (this.cfg.crashAfterCommit > 0 && commitsInProcess === this.cfg.crashAfterCommit)
@@ -687,9 +705,9 @@ class JobRun {
     let rows = 0;
     for (const a of acks) {
       rows += a.count;
-      const p = this.partitions.get(a.partition);
+      const p = this.acked.get(a.partition);
       const last = (BigInt(a.baseOffset) + BigInt(Math.max(a.count - 1, 0))).toString();
-      this.partitions.set(a.partition, { firstOffset: p?.firstOffset ?? a.baseOffset, lastOffset: last });
+      this.acked.set(a.partition, { firstOffset: p?.firstOffset ?? a.baseOffset, lastOffset: last });
     }
     this.lease.progress();
     this.deps.metrics.record('RowsProduced', rows, 'Count', dims);

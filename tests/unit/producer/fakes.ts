@@ -106,8 +106,12 @@ export class FakeKafka implements KafkaPort {
 
   async readLastCommitted(jobId: string, _topic: string, hint: ScanHint): Promise<LastCommitted | null> {
     this.scanHints.push(hint);
+    // Like the real scan: nothing at or below the floor's offset is read (the floor is trusted).
+    const floor = hint.floor?.find((f) => f.partition === 0)?.lastOffset;
+    const lower = floor === null || floor === undefined ? -1 : Number(floor);
     for (let i = this.log.length - 1; i >= 0; i--) {
       const r = this.log[i]!;
+      if (r.offset <= lower) break;
       if (r.headers['rowstream-job'] === jobId) {
         return {
           row: Number(r.headers['rowstream-row']),
