@@ -501,7 +501,7 @@ class JobRun {
 
   private async resumeFromKafka() {
     const last = await this.deps.kafka
-      .readLastCommitted(this.jobId, this.job.topic, this.scanHint())
+      .readLastCommitted(this.jobId, this.job.topic, this.scanHint(), () => this.lease.progress())
       .catch((e: unknown) => {
         throw new KafkaStepError('readLastCommitted', e);
       });

@@ -59,7 +59,13 @@ export interface KafkaPort {
    * The job's newest committed record, scanning back from each partition's end no further than the
    * hint allows (see {@link ScanHint}): the cost depends on the job's own records, not the topic's size.
    */
-  readLastCommitted(jobId: string, topic: string, hint: ScanHint): Promise<LastCommitted | null>;
+  readLastCommitted(
+    jobId: string,
+    topic: string,
+    hint: ScanHint,
+    /** Called after each fetch: a long scan of a busy shared topic is progress, not a hang. */
+    onProgress?: () => void,
+  ): Promise<LastCommitted | null>;
   /** The topic's limits as the broker enforces them (learned at job start); null = unknown. */
   topicLimits(topic: string): Promise<TopicLimits>;
   close(): Promise<void>;

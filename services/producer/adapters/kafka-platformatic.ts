@@ -107,12 +107,13 @@ export function platformaticKafka(settings: KafkaClientSettings): KafkaPort {
         }
       }
     },
-    readLastCommitted: (jobId, topic, floor) =>
+    readLastCommitted: (jobId, topic, floor, onProgress) =>
       readLastCommitted(
         { brokers: connection.bootstrapBrokers, clientId: settings.clientId, connection },
         jobId,
         topic,
         floor,
+        onProgress,
       ),
     topicLimits: (topic) =>
       describeTopicLimits(

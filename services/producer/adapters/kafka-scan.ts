@@ -39,6 +39,8 @@ export async function readLastCommitted(
   jobId: string,
   topic: string,
   hint: ScanHint,
+  /** Called after each fetch (the producer's stall clock: a long scan is not a hang). */
+  onProgress?: () => void,
 ): Promise<LastCommitted | null> {
   const consumer = new Consumer({
     clientId: opts.clientId ?? 'rowstream-producer-scan',
@@ -80,6 +82,7 @@ export async function readLastCommitted(
         lower,
         end,
         jobId,
+        onProgress,
       });
       if (found && (!best || found.row > best.row)) best = found;
     }
@@ -96,6 +99,7 @@ interface ScanTarget {
   lower: bigint;
   end: bigint;
   jobId: string;
+  onProgress?: (() => void) | undefined;
 }
 
 async function scanPartition(
@@ -176,6 +180,7 @@ async function fetchRange(
         },
       ],
     });
+    target.onProgress?.();
     const part = response.responses[0]?.partitions[0];
     if (part && part.errorCode !== 0) throw new Error(`fetch error code ${part.errorCode}`);
     const batches = part?.records ?? [];

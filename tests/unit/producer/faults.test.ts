@@ -247,6 +247,31 @@ describe('producer core: progress-aware lease', () => {
     expect(kafka.commits).toBe(0);
   });
 
+  it('keeps the lease through a resume scan longer than the stall clock, as long as the scan reports progress', async () => {
+    // Prepare: a Kafka failure makes the job rewind and scan; the scan takes 10x the stall clock in
+    // small fetches (a busy shared topic), each one reported.
+    const csv = csvOf(20);
+    const { deps, kafka } = makeDeps(csv);
+    kafka.failSendAt = 2;
+    const scan = kafka.readLastCommitted.bind(kafka);
+    kafka.readLastCommitted = async (jobId, topic, hint, onProgress?: () => void) => {
+      for (let i = 0; i < 30; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        onProgress?.();
+      }
+      return scan(jobId, topic, hint);
+    };
+    // Act
+    const outcome = await runJob(
+      jobFor(csv, { totalRows: 20 }),
+      deps,
+      settings({ heartbeatMs: 10, stallMs: 60, batchRows: 3, transactionRows: 6 }),
+    );
+    // Assess: not taken for a hang; every row once.
+    expect(outcome).toEqual({ kind: 'completed', status: 'COMPLETED', rows: 20 });
+    expect(kafka.rows()).toEqual(range(1, 20));
+  });
+
   it('keeps the lease through a renewal that fails transiently', async () => {
     const csv = csvOf(200);
     const { deps, jobs } = makeDeps(csv);
