@@ -1,0 +1,152 @@
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { checkJobRows, type FaultStage, faultStage } from '../../testkit/producer-faults.ts';
+
+/**
+ * Recovery paths of the producer on the real local stack, each made to happen and checked row by
+ * row on the topic (testkit/producer-faults.ts): a lost job record, a stalled S3 read taken over by
+ * another producer, and a job FAILED by a fault past its budget resumed with `rowstream resume`.
+ */
+
+let stage: FaultStage;
+
+beforeAll(async () => {
+  stage = await faultStage('precov');
+});
+
+afterEach(async () => {
+  await stage?.stopProducers();
+});
+
+afterAll(async () => {
+  await stage?.close();
+});
+
+const EXACTLY_ONCE = (rows: number) => ({
+  delivered: rows,
+  duplicated: 0,
+  missing: 0,
+  outOfOrder: 0,
+  badValues: 0,
+});
+
+describe('producer recovery on the real local stack', () => {
+  it('a lost job record: producer SIGKILLed after 3 commits, record deleted, JobStarted replayed -> resumes from Kafka, every row once', async () => {
+    // Prepare: a producer that SIGKILLs itself right after its 3rd commit (rows 1..6,000 committed).
+    const rows = 30_000;
+    const topic = stage.topic('lost');
+    const job = await stage.job('lost', topic, rows);
+    // B, on a queue of its own, is what the replayed JobStarted reaches (started now: a process start
+    // takes 10-20 s on a loaded machine).
+    const [a, b] = await Promise.all([
+      stage.producer('lost-a', {
+        ROWSTREAM_PRODUCER_TRANSACTION_ROWS: '2000',
+        ROWSTREAM_PRODUCER_BATCH_ROWS: '500',
+        ROWSTREAM_PRODUCER_CRASH_AFTER_COMMIT: '3',
+      }),
+      stage.producer('lost-b', {}, { standby: true }),
+    ]);
+    await stage.start(job);
+    expect((await a.exited).signal).toBe('SIGKILL');
+
+    // Act: the job record is lost (a table restore, a cleared table); the JobStarted is replayed.
+    await stage.aws.doc.send(
+      new DeleteCommand({ TableName: stage.outputs.tables.jobs, Key: { jobId: job.jobId } }),
+    );
+    expect(await stage.record(job.jobId)).toBeUndefined();
+    const recovering = b.waitForLog(/job record lost; re-creating it/, 60_000);
+    await stage.start(job, { plan: false, standby: true });
+    const recovered = await recovering;
+    const done = await stage.waitFor(job.jobId, (r) => r.status === 'COMPLETED', 60_000, 'COMPLETED');
+
+    // Assess: re-created from Kafka after the committed rows, nothing sent twice.
+    expect(JSON.parse(recovered).kafkaRow).toBe(6000);
+    expect(done).toMatchObject({ recoveredFrom: 'kafka', rowsDelivered: rows, rowsRejected: 0 });
+    expect(await checkJobRows(stage.outputs.kafka.brokers, topic, job.jobId, rows, { values: true })).toEqual(
+      EXACTLY_ONCE(rows),
+    );
+  }, 120_000);
+
+  it('a stalled S3 read: the stuck producer stops renewing, another takes the job over, the stuck one stops; every row once', async () => {
+    // Prepare: producer A reads through the fault proxy; its S3 body stops after the first 64 KiB and
+    // never ends (longer than the test). Its transaction stays open (no age limit in reach).
+    const rows = 20_000;
+    const topic = stage.topic('stall');
+    const job = await stage.job('stall', topic, rows);
+    // B (straight to AWS, on a queue of its own) only sweeps expired leases.
+    const [a, b] = await Promise.all([
+      stage.producer(
+        'stall-a',
+        {
+          ROWSTREAM_PRODUCER_STALL_MS: '3000',
+          ROWSTREAM_PRODUCER_TRANSACTION_ROWS: '100000',
+          ROWSTREAM_PRODUCER_TRANSACTION_MS: '600000',
+          ROWSTREAM_PRODUCER_BATCH_ROWS: '100',
+          // A must not sweep the job back itself once its read is aborted: B is the one to take it.
+          ROWSTREAM_PRODUCER_SWEEP_MS: '600000',
+        },
+        { viaProxy: true },
+      ),
+      stage.producer('stall-b', {}, { standby: true }),
+    ]);
+    const stalled = a.waitForLog(/no progress; leaving the lease to expire/, 60_000);
+    const stopped = a.waitForLog(/lease lost; stopping work on the job/, 60_000);
+    const takenOver = b.waitForLog(/sweeper: taking over a job whose lease expired/, 60_000);
+    const completed = b.waitForLog(/job completed/, 60_000);
+    stage.proxy.setRules([{ service: 's3', op: 'GET', kind: 'stall-body', count: 1, stallMs: 600_000 }]);
+    await stage.start(job);
+
+    // Act: A gets stuck and stops renewing; B takes the expired lease over.
+    await stalled;
+    const done = await stage.waitFor(job.jobId, (r) => r.status === 'COMPLETED', 60_000, 'COMPLETED');
+
+    // Assess: the stall really happened, A gave the job up and stopped, B finished it.
+    expect(stage.proxy.stats.injected['stall-body']).toBe(1);
+    await Promise.all([stopped, takenOver, completed]);
+    expect(done.rowsDelivered).toBe(rows);
+    expect(await checkJobRows(stage.outputs.kafka.brokers, topic, job.jobId, rows, { values: true })).toEqual(
+      EXACTLY_ONCE(rows),
+    );
+  }, 120_000);
+
+  it('rowstream resume <jobId>: a job FAILED by an S3 outage past its budget is resumed after its last committed row', async () => {
+    // Prepare: the first S3 body breaks after 64 KiB (rows before it are committed by the slow-read
+    // rule), then every S3 GET answers 503: more than READ_RETRIES, so the job fails.
+    const rows = 20_000;
+    const topic = stage.topic('resume');
+    const job = await stage.job('resume', topic, rows);
+    await stage.producer(
+      'resume-a',
+      {
+        ROWSTREAM_PRODUCER_READ_RETRIES: '1',
+        ROWSTREAM_PRODUCER_TRANSACTION_MS: '300',
+        ROWSTREAM_PRODUCER_BATCH_ROWS: '100',
+      },
+      { viaProxy: true },
+    );
+    stage.proxy.setRules([
+      { service: 's3', op: 'GET', kind: 'stall-body', count: 1, stallMs: 1500 },
+      { service: 's3', op: 'GET', kind: '5xx' },
+    ]);
+    await stage.start(job);
+    const failed = await stage.waitFor(job.jobId, (r) => r.status === 'FAILED', 60_000, 'FAILED');
+    expect(failed.failure?.reason).toBe('SOURCE_UNREADABLE');
+    const committedBefore = failed.checkpoint?.rowsDone ?? 0;
+    expect(committedBefore).toBeGreaterThan(0);
+    expect(committedBefore).toBeLessThan(rows);
+
+    // Act: the outage ends; the operator resumes the job from the CLI and follows it.
+    stage.proxy.setRules([]);
+    const cli = await stage.cli(['resume', job.jobId, '--timeout', '90'], 120_000);
+
+    // Assess
+    expect(cli.stdout).toContain(`resumed ${job.jobId} (was FAILED: SOURCE_UNREADABLE)`);
+    expect(cli.stdout).toContain(`COMPLETED: ${rows} rows delivered, 0 rejected`);
+    expect(cli.code).toBe(0);
+    const done = await stage.record(job.jobId);
+    expect(done).toMatchObject({ status: 'COMPLETED', resumes: 1 });
+    expect(await checkJobRows(stage.outputs.kafka.brokers, topic, job.jobId, rows, { values: true })).toEqual(
+      EXACTLY_ONCE(rows),
+    );
+  }, 150_000);
+});
