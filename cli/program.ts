@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option, type OutputConfiguration } from 'commander';
 import { JOB_STATUSES, type JobStatus } from '../events/catalog.ts';
 import { runnerPaths } from '../local/runner/services.ts';
 import { PREFIXES } from '../topology/topology.ts';
@@ -65,8 +65,14 @@ function pathsFor(g: GlobalOptions) {
   return runnerPaths(resolve(g.stateDir ?? stateDirFrom()));
 }
 
-export function buildProgram(): Command {
-  const program = new Command('rowstream')
+/**
+ * The `rowstream` command. `output` (tests) is where commander writes help and usage errors; it is set
+ * before the subcommands are added so that they inherit it.
+ */
+export function buildProgram(output?: OutputConfiguration): Command {
+  const program = new Command('rowstream');
+  if (output) program.configureOutput(output);
+  program
     .description(
       'Stream CSV files dropped into S3 into Kafka, in order and exactly once, and watch it happen.',
     )

@@ -1,32 +1,67 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { buildProgram, inboundKey, runCli } from '../../../cli/program.ts';
 import { detailTypesOf } from '../../../cli/replay/command.ts';
 
-const run = (...args: string[]) =>
-  runCli(buildProgram().configureOutput({ writeErr: () => {}, writeOut: () => {} }), [
-    'node',
-    'rowstream',
-    ...args,
-  ]);
+/** Runs the CLI in process; returns its exit code and what it wrote (commander's output and console.error). */
+async function run(...args: string[]): Promise<{ code: number; err: string; out: string }> {
+  let err = '';
+  let out = '';
+  const spy = vi.spyOn(console, 'error').mockImplementation((...parts: unknown[]) => {
+    err += `${parts.join(' ')}\n`;
+  });
+  try {
+    const program = buildProgram({ writeErr: (s) => (err += s), writeOut: (s) => (out += s) });
+    const code = await runCli(program, ['node', 'rowstream', ...args]);
+    return { code, err, out };
+  } finally {
+    spy.mockRestore();
+  }
+}
 
 describe('argument parsing', () => {
-  it('exits 1 on usage errors before touching any stack', async () => {
-    expect(await run('drop')).toBe(1);
-    expect(await run('drop', 'x.csv', '--format', 'xml')).toBe(1);
-    expect(await run('status', '--limit', '0')).toBe(1);
-    expect(await run('dashboard', '--port', '70000')).toBe(1);
-    expect(await run('replay', '--from', 'yesterday-ish')).toBe(1);
-    expect(await run('no-such-command')).toBe(1);
+  it.each([
+    [['drop'], "missing required argument 'file'"],
+    [
+      ['drop', 'x.csv', '--format', 'xml'],
+      "'--format <format>' argument 'xml' is invalid. Allowed choices are json, csv",
+    ],
+    [['status', '--limit', '0'], "'--limit <n>' argument '0' is invalid. must be a positive integer"],
+    [['dashboard', '--port', '70000'], "'--port <port>' argument '70000' is invalid. must be a TCP port"],
+    [
+      ['replay', '--from', 'yesterday-ish'],
+      "'--from <time>' argument 'yesterday-ish' is invalid. an ISO time",
+    ],
+    [['no-such-command'], "unknown command 'no-such-command'"],
+  ])('exits 1 on the usage error of %j, naming it, before touching any stack', async (args, message) => {
+    const r = await run(...args);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(message);
+  });
+  it('suggests the nearest command for a typo', async () => {
+    const r = await run('dorp');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("unknown command 'dorp'");
+    expect(r.err).toContain('Did you mean drop?');
   });
   it('exits 1 naming the file when it does not exist', async () => {
-    expect(await run('drop', '/definitely/not/here.csv')).toBe(1);
+    const r = await run('drop', '/definitely/not/here.csv');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('/definitely/not/here.csv: no such file');
   });
-  it('exits 0 for --help', async () => {
-    expect(await run('--help')).toBe(0);
-    expect(await run('drop', '--help')).toBe(0);
+  it('exits 0 for --help and prints the commands', async () => {
+    const top = await run('--help');
+    expect(top.code).toBe(0);
+    expect(top.out).toContain('Usage: rowstream');
+    expect(top.out).toMatch(/\bdrop\b/);
+    const drop = await run('drop', '--help');
+    expect(drop.code).toBe(0);
+    expect(drop.out).toContain('Usage: rowstream drop');
   });
   it('exits 1 with `rowstream local up` advice when the stack file is missing', async () => {
-    expect(await run('--stack-file', '/nonexistent/stack.json', 'status')).toBe(1);
+    const r = await run('--stack-file', '/nonexistent/stack.json', 'status');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('/nonexistent/stack.json does not exist');
+    expect(r.err).toContain('rowstream local up');
   });
 });
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { intervalMs, scheduledEvent, startScheduler } from '../../../local/runner/scheduler.ts';
 import {
   markerOf,
@@ -132,18 +132,24 @@ describe('scheduler', () => {
         },
       },
     ];
-    // Act: speed-up 2 -> one firing per second
-    const done = startScheduler(
-      targets,
-      2,
-      { log: (level, m) => logs.push(`${level} ${m}`), now: () => new Date() },
-      controller.signal,
-    );
-    await new Promise((r) => setTimeout(r, 2300));
-    controller.abort();
-    await done;
-    // Assess
-    expect(fired.length).toBeGreaterThanOrEqual(3);
+    // Act: speed-up 2 -> one firing per second, on fake time
+    vi.useFakeTimers();
+    try {
+      const done = startScheduler(
+        targets,
+        2,
+        { log: (level, m) => logs.push(`${level} ${m}`), now: () => new Date() },
+        controller.signal,
+      );
+      await vi.advanceTimersByTimeAsync(2300);
+      controller.abort();
+      await vi.runOnlyPendingTimersAsync();
+      await done;
+    } finally {
+      vi.useRealTimers();
+    }
+    // Assess: at start, at 1 s and at 2 s
+    expect(fired).toEqual(['cost', 'cost', 'cost']);
     expect(logs.some((l) => l.startsWith('info moto does not fire scheduled rules'))).toBe(true);
     expect(logs.some((l) => l.startsWith('error cost-tracker: failed'))).toBe(true);
   });
