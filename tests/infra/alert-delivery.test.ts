@@ -6,8 +6,8 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { alarmDefinitions } from '../../monitoring/alarms.ts';
+import { SYNTH_TIMEOUT_MS, type Synthesized, synth } from '../../testkit/synth.ts';
 import { resourceNames, TOPICS } from '../../topology/topology.ts';
-import { SYNTH_TIMEOUT_MS, type Synthesized, synth } from './synth.ts';
 
 describe.each(['dev', 'prod'])('alert delivery DLQ, stage %s', (stage) => {
   let s: Synthesized;

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUNBOOK_PATH, RUNBOOKS_KEY } from '../../monitoring/alarms.ts';
 import { RUNTIME_FILES } from '../../stacks/Pipeline.ts';
 import { lambdaArtifacts, synthStage } from '../../stacks/synth.ts';
+import { testSettings } from '../../testkit/synth.ts';
 import { ROOT } from './sdk-calls.ts';
-import { testSettings } from './synth.ts';
 
 /**
  * SST's real build (`app.finish()`, as `sst deploy` runs it): every function artifact, as it would be

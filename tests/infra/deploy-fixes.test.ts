@@ -13,8 +13,8 @@ import {
   PRODUCER_STOP_TIMEOUT_SECONDS,
 } from '../../stacks/Pipeline.ts';
 import { DeploySettingsError, loadDeploySettings } from '../../stacks/settings.ts';
+import { SYNTH_TIMEOUT_MS, type Synthesized, synth, testSettings } from '../../testkit/synth.ts';
 import { resourceNames, SCHEDULES, type ServiceName } from '../../topology/topology.ts';
-import { SYNTH_TIMEOUT_MS, type Synthesized, synth, testSettings } from './synth.ts';
 
 const all = (s: Synthesized, type: string) => s.resources.filter((r) => r.type === type);
 const list = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);

@@ -2,9 +2,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { functionName } from '../../monitoring/alarms.ts';
 import { MSK_PRODUCER_ACTIONS } from '../../stacks/Pipeline.ts';
+import { SYNTH_TIMEOUT_MS, type Synthesized, synth } from '../../testkit/synth.ts';
 import { resourceNames, type ServiceName } from '../../topology/topology.ts';
 import { COMMAND_ACTIONS, compareActions, neededActions, serviceExists } from './sdk-calls.ts';
-import { SYNTH_TIMEOUT_MS, type Synthesized, synth } from './synth.ts';
 
 /**
  * Least privilege, proven: the actions each service's role is granted must equal the actions its code

@@ -6,6 +6,7 @@ import { METRICS } from '../../monitoring/metrics.ts';
 import { METRIC_NAMESPACE } from '../../services/shared/metrics.ts';
 import { LAMBDA_RUNTIME } from '../../stacks/Pipeline.ts';
 import { DeploySettingsError, loadDeploySettings } from '../../stacks/settings.ts';
+import { SYNTH_TIMEOUT_MS, type Synthesized, synth, testSettings } from '../../testkit/synth.ts';
 import {
   ARCHIVE,
   archiveRetentionDays,
@@ -19,7 +20,6 @@ import {
   TOPICS,
 } from '../../topology/topology.ts';
 import { ROOT } from './sdk-calls.ts';
-import { SYNTH_TIMEOUT_MS, type Synthesized, synth, testSettings } from './synth.ts';
 
 /** Every resource of a type, across stacks. */
 const all = (s: Synthesized, type: string) => s.resources.filter((r) => r.type === type);

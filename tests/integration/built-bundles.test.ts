@@ -11,8 +11,8 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lambdaArtifacts, synthStage } from '../../stacks/synth.ts';
 import { freshStack } from '../../testkit/stack.ts';
+import { testSettings } from '../../testkit/synth.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
-import { testSettings } from '../infra/synth.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 let out: string;

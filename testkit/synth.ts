@@ -2,8 +2,8 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { App, getStack } from 'sst/constructs';
 import { initProject } from 'sst/project.js';
-import { rowstreamApp, STACKS } from '../../stacks/app.ts';
-import type { DeploySettings } from '../../stacks/settings.ts';
+import { rowstreamApp, STACKS } from '../stacks/app.ts';
+import type { DeploySettings } from '../stacks/settings.ts';
 
 /** Settings a test stage deploys with: stub VPC and MSK values (synthesis never looks them up). */
 export function testSettings(overrides: Partial<DeploySettings> = {}): DeploySettings {
