@@ -109,14 +109,12 @@ describe('producer recovery on the real local stack', () => {
     );
   }, 120_000);
 
-  it('rowstream resume <jobId>: a job FAILED by an S3 outage past its budget is resumed after its last committed row', async () => {
-    // Prepare: the first S3 body breaks after 64 KiB (rows before it are committed by the slow-read
-    // rule), then every S3 GET answers 503: more than READ_RETRIES, so the job fails.
-    const rows = 20_000;
-    const topic = stage.topic('resume');
-    const job = await stage.job('resume', topic, rows);
+  /** Drives a job to FAILED: the first S3 body breaks after 64 KiB, then every S3 GET answers 503. */
+  async function failedJob(name: string, rows: number) {
+    const topic = stage.topic(name);
+    const job = await stage.job(name, topic, rows);
     await stage.producer(
-      'resume-a',
+      `${name}-a`,
       {
         ROWSTREAM_PRODUCER_READ_RETRIES: '1',
         ROWSTREAM_PRODUCER_TRANSACTION_MS: '300',
@@ -130,6 +128,14 @@ describe('producer recovery on the real local stack', () => {
     ]);
     await stage.start(job);
     const failed = await stage.waitFor(job.jobId, (r) => r.status === 'FAILED', 60_000, 'FAILED');
+    return { topic, job, failed };
+  }
+
+  it('rowstream resume <jobId>: a job FAILED by an S3 outage past its budget is resumed after its last committed row', async () => {
+    // Prepare: rows before the break are committed (the slow-read rule), then the S3 outage outlasts
+    // READ_RETRIES: the job fails.
+    const rows = 20_000;
+    const { topic, job, failed } = await failedJob('resume', rows);
     expect(failed.failure?.reason).toBe('SOURCE_UNREADABLE');
     const committedBefore = failed.checkpoint?.rowsDone ?? 0;
     expect(committedBefore).toBeGreaterThan(0);
@@ -145,6 +151,28 @@ describe('producer recovery on the real local stack', () => {
     expect(cli.code).toBe(0);
     const done = await stage.record(job.jobId);
     expect(done).toMatchObject({ status: 'COMPLETED', resumes: 1 });
+    expect(await checkJobRows(stage.outputs.kafka.brokers, topic, job.jobId, rows, { values: true })).toEqual(
+      EXACTLY_ONCE(rows),
+    );
+  }, 150_000);
+
+  it('a replayed JobStarted (the runbook remedy) resumes a FAILED job after its last committed row', async () => {
+    const rows = 20_000;
+    const { topic, job, failed } = await failedJob('replay', rows);
+    expect(failed.failure?.reason).toBe('SOURCE_UNREADABLE');
+    expect(failed.checkpoint?.rowsDone ?? 0).toBeGreaterThan(0);
+
+    // Act: the outage ends; the JobStarted is delivered again (an archive replay, a re-drive).
+    stage.proxy.setRules([]);
+    await stage.start(job, { plan: false });
+    const done = await stage.waitFor(job.jobId, (r) => r.status === 'COMPLETED', 60_000, 'COMPLETED');
+
+    // Assess
+    expect(done).toMatchObject({
+      rowsDelivered: rows,
+      resumes: 1,
+      lastFailure: { reason: 'SOURCE_UNREADABLE' },
+    });
     expect(await checkJobRows(stage.outputs.kafka.brokers, topic, job.jobId, rows, { values: true })).toEqual(
       EXACTLY_ONCE(rows),
     );

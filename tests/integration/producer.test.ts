@@ -23,7 +23,7 @@ import type { StackOutputs } from '../../topology/topology.ts';
 /**
  * The producer end to end on the local stack: a real producer process (tsx services/producer/main.ts)
  * consumes JobStarted from its queue, reads the object from moto, produces to the real broker.
- * The topic is read back with kafkajs (read_committed) and compared with Python's csv module.
+ * The topic is read back read_committed (testkit/committed.ts) and compared with Python's csv module.
  */
 
 let outputs: StackOutputs;
