@@ -1,5 +1,4 @@
 import type { Severity } from '../events/catalog.ts';
-import { METRIC_NAMESPACE } from '../services/shared/metrics.ts';
 import {
   APP,
   dlqSuffix,
@@ -10,6 +9,7 @@ import {
   type ServiceName,
   type TopicName,
 } from '../topology/topology.ts';
+import { METRIC_NAMESPACE } from './metrics.ts';
 
 /**
  * The alarms of a stage, as data. stacks/ turns each definition into a CloudWatch alarm (CDK), the

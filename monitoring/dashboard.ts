@@ -1,6 +1,6 @@
-import { METRIC_NAMESPACE } from '../services/shared/metrics.ts';
 import { physicalName, QUEUES, resourceNames, type ServiceName } from '../topology/topology.ts';
 import { alarmDefinitions, type RunbookLocation, runbookUrl } from './alarms.ts';
+import { METRIC_NAMESPACE } from './metrics.ts';
 
 /**
  * The CloudWatch dashboard of a stage, generated from code: stacks/ puts `dashboardBody(...)` into a

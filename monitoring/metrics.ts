@@ -1,5 +1,17 @@
-import type { MetricUnit } from '../services/shared/metrics.ts';
 import type { ServiceName } from '../topology/topology.ts';
+
+/** The CloudWatch namespace of every rowstream metric. */
+export const METRIC_NAMESPACE = 'Rowstream' as const;
+
+export type MetricUnit =
+  | 'Count'
+  | 'Count/Second'
+  | 'Bytes'
+  | 'Bytes/Second'
+  | 'Milliseconds'
+  | 'Seconds'
+  | 'Percent'
+  | 'None';
 
 /**
  * The metric catalog: every metric a service emits, declared once. Services record metrics by these

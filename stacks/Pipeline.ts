@@ -14,7 +14,7 @@ import { Function as SstFunction, type StackContext, use } from 'sst/constructs'
 import { useProject } from 'sst/project.js';
 import { CATALOG } from '../events/catalog.ts';
 import { functionName } from '../monitoring/alarms.ts';
-import { METRIC_NAMESPACE } from '../services/shared/metrics.ts';
+import { METRIC_NAMESPACE } from '../monitoring/metrics.ts';
 import {
   PREFIXES,
   physicalName,

@@ -7,17 +7,9 @@
  * rows down. The EMF adapter (emf.ts) is one sink; tests use an in-memory one.
  */
 
-export const METRIC_NAMESPACE = 'Rowstream' as const;
+import { METRIC_NAMESPACE, type MetricUnit } from '../../monitoring/metrics.ts';
 
-export type MetricUnit =
-  | 'Count'
-  | 'Count/Second'
-  | 'Bytes'
-  | 'Bytes/Second'
-  | 'Milliseconds'
-  | 'Seconds'
-  | 'Percent'
-  | 'None';
+export type { MetricUnit };
 
 export type Dimensions = Readonly<Record<string, string>>;
 

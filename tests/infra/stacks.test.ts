@@ -2,8 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { alarmDefinitions, functionName } from '../../monitoring/alarms.ts';
-import { METRICS } from '../../monitoring/metrics.ts';
-import { METRIC_NAMESPACE } from '../../services/shared/metrics.ts';
+import { METRIC_NAMESPACE, METRICS } from '../../monitoring/metrics.ts';
 import { LAMBDA_RUNTIME } from '../../stacks/Pipeline.ts';
 import { DeploySettingsError, loadDeploySettings } from '../../stacks/settings.ts';
 import { SYNTH_TIMEOUT_MS, type Synthesized, synth, testSettings } from '../../testkit/synth.ts';
