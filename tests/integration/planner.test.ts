@@ -473,6 +473,28 @@ describe('planner on the local stack', () => {
         reason: 'OBJECT_NOT_FOUND',
         message: /never-there\.csv no longer exists/,
       },
+      {
+        // The console's "Create folder": an empty object whose key ends in /.
+        name: 'a folder marker',
+        key: 'inbound/bad/folder/',
+        prepare: (key) => put(key, ''),
+        reason: 'NOT_CSV',
+        message: /^a folder marker \(key ending in \/\) is not a file/,
+      },
+      {
+        name: 'a compressed file',
+        key: 'inbound/bad/orders.csv.zst',
+        prepare: (key) => put(key, Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0)),
+        reason: 'NOT_CSV',
+        message: /^compressed files \(\.zst\) are not supported: upload the plain \.csv/,
+      },
+      {
+        name: 'a key without .csv',
+        key: 'inbound/bad/orders.txt',
+        prepare: (key) => put(key, 'id\n1\n'),
+        reason: 'NOT_CSV',
+        message: /^only keys ending in \.csv are read/,
+      },
     ];
 
     // Prepare and Act once for all cases (one drain, one read of each queue), Assess per case: the
