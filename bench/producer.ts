@@ -1,11 +1,14 @@
 /**
- * `npm run bench:producer [-- --rows 1000000,10000000 --encoders fast,library --tx 50000]`
+ * `npm run bench:producer [-- --rows 1000000,10000000 --encoders fast,library --tx 50000
+ *   --inflight 1,5 --headers full,compact --repeat 3 --metrics-compare none]`
  *
  * End-to-end producer throughput on the local stack: the CSV is an object in moto, the clock runs from
  * the JobStarted message to the job's COMPLETED record (all rows acknowledged by the broker inside
  * committed transactions), beside `kcat -P` producing the same file's lines to the same broker in the
  * same run (idempotent, acks=all), and the ratio to it. `--encoders`: the produce path, our record-batch
- * encoder (`fast`, the default) and/or the library's per-message path (`library`); the label names the
+ * encoder (`fast`, the default) and/or the library's per-message path (`library`); `--inflight` and
+ * `--headers` run each combination of produce requests in flight and record format, each right after
+ * its own kcat run (`--repeat` rounds), printing the load average with each pair; the label names the
  * @platformatic/kafka version, so runs before and after an upgrade line up. Also peak RSS of the producer process, metrics on vs off, and how far the ETA at 10%, 50%
  * and 90% was from the real finish. Installs kcat with apt-get when it is missing (Debian package kcat).
  */
@@ -23,13 +26,28 @@ const opts = new Command('bench:producer')
   .option('--rows <counts>', 'comma-separated file sizes in rows', '1000000,10000000')
   .option('--encoders <list>', 'comma-separated: fast, library', 'fast')
   .option('--tx <n>', 'rows per transaction', '50000')
-  .option('--metrics-compare <encoder>', 'encoder of the metrics on/off comparison', 'fast')
+  .option('--metrics-compare <encoder>', 'encoder of the metrics on/off comparison (none: skip)', 'fast')
+  .option('--inflight <list>', 'comma-separated produce requests in flight (1-5)', '5')
+  .option('--headers <list>', 'comma-separated record header formats: compact, full', 'compact')
+  .option('--repeat <n>', 'rounds of every variant, each paired with its own kcat run', '1')
   .parse()
-  .opts<{ rows: string; encoders: string; tx: string; metricsCompare: string }>();
+  .opts<{
+    rows: string;
+    encoders: string;
+    tx: string;
+    metricsCompare: string;
+    inflight: string;
+    headers: string;
+    repeat: string;
+  }>();
 const sizes = opts.rows.split(',').map(Number);
 type Encoder = 'fast' | 'library';
 const encoders = opts.encoders.split(',') as Encoder[];
 const txRows = opts.tx;
+// Produce requests in flight (fast encoder) and record headers: each combination is one variant.
+const inflights = opts.inflight.split(',').map(Number);
+const headerModes = opts.headers.split(',');
+const repeat = Number(opts.repeat);
 const metricsCompare = opts.metricsCompare;
 const library = `platformatic-kafka@${JSON.parse(readFileSync(join(REPO, 'node_modules/@platformatic/kafka/package.json'), 'utf8')).version}`;
 
@@ -75,6 +93,7 @@ async function runProducer(
   rows: number,
   file: { path: string; size: number; head: Buffer },
   metrics: boolean,
+  variant: { inflight: number; headers: string } = { inflight: 5, headers: 'compact' },
 ): Promise<RunResult> {
   const topic = `bench-${encoder}-${randomBytes(3).toString('hex')}`;
   const key = `inbound/bench-${rows}-${randomBytes(2).toString('hex')}.csv`;
@@ -83,6 +102,8 @@ async function runProducer(
     {
       ...env,
       ROWSTREAM_PRODUCER_FAST_ENCODER: encoder === 'fast' ? 'true' : 'false',
+      ROWSTREAM_PRODUCER_MAX_INFLIGHT: String(variant.inflight),
+      ROWSTREAM_PRODUCER_RECORD_HEADERS: variant.headers,
       ROWSTREAM_PRODUCER_WAIT_SECONDS: '1',
       ROWSTREAM_PRODUCER_TRANSACTION_ROWS: txRows,
       ROWSTREAM_PRODUCER_METRICS: metrics ? 'true' : 'false',
@@ -165,32 +186,49 @@ function runKcat(rows: number, path: string, size: number): RunResult {
 }
 
 const results: RunResult[] = [];
+const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 for (const rows of sizes) {
   const path = join(REPO, '.local', 'bench', `chaos-${rows}.csv`);
   console.log(`[bench] ${rows} rows: writing ${path}`);
   const file = { path, ...(await writeRowsFile(path, rows)) };
-  const k = runKcat(rows, path, file.size);
-  results.push(k);
-  console.log(`[bench] kcat -P: ${k.rowsPerSecond} rows/s, ${k.mbPerSecond} MB/s`);
-  for (const encoder of encoders) {
-    const r = await runProducer(`${library}-${encoder}-${rows}`, encoder, rows, file, true);
-    results.push(r);
-    console.log(
-      `[bench] ${library} ${encoder}: ${r.rowsPerSecond} rows/s, ${r.mbPerSecond} MB/s, ${(r.rowsPerSecond / k.rowsPerSecond).toFixed(2)}x kcat, peak RSS ${r.peakRssMb} MB, ETA ${JSON.stringify(r.eta)}, 10%..90% at ${JSON.stringify(r.deciles)} s`,
-    );
+  // Each variant right after its own kcat run: the ratio is taken pair by pair.
+  for (let round = 1; round <= repeat; round++) {
+    for (const encoder of encoders) {
+      for (const inflight of encoder === 'fast' ? inflights : [1]) {
+        for (const headers of headerModes) {
+          const k = runKcat(rows, path, file.size);
+          results.push(k);
+          const label = `${library}-${encoder}-inflight${inflight}-${headers}-${rows}-r${round}`;
+          const r = await runProducer(label, encoder, rows, file, true, { inflight, headers });
+          results.push(r);
+          console.log(
+            `[bench] round ${round} ${label}: ${r.rowsPerSecond} rows/s, ${r.mbPerSecond} MB/s | kcat -P ${k.rowsPerSecond} rows/s | ${(r.rowsPerSecond / k.rowsPerSecond).toFixed(2)}x kcat | peak RSS ${r.peakRssMb} MB | load ${load()} | 10%..90% at ${JSON.stringify(r.deciles)} s`,
+          );
+        }
+      }
+    }
   }
-  if (rows === sizes[0] && encoders.includes(metricsCompare as Encoder)) {
+  if (encoders.includes(metricsCompare as Encoder)) {
+    const variant = { inflight: inflights[0]!, headers: headerModes[0]! };
+    const on = await runProducer(
+      `${library}-${metricsCompare}-${rows}-metrics`,
+      metricsCompare as Encoder,
+      rows,
+      file,
+      true,
+      variant,
+    );
     const off = await runProducer(
       `${library}-${metricsCompare}-${rows}-nometrics`,
       metricsCompare as Encoder,
       rows,
       file,
       false,
+      variant,
     );
-    results.push(off);
-    const on = results.find((r) => r.label === `${library}-${metricsCompare}-${rows}`)!;
+    results.push(on, off);
     console.log(
-      `[bench] metrics off: ${off.rowsPerSecond} rows/s vs on ${on.rowsPerSecond} rows/s (${(((off.rowsPerSecond - on.rowsPerSecond) / off.rowsPerSecond) * 100).toFixed(1)}% apart)`,
+      `[bench] metrics off: ${off.rowsPerSecond} rows/s vs on ${on.rowsPerSecond} rows/s (${(((off.rowsPerSecond - on.rowsPerSecond) / off.rowsPerSecond) * 100).toFixed(1)}% apart; single pair, see bench:metrics)`,
     );
   }
 }

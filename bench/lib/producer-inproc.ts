@@ -12,10 +12,12 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import type { BusPort } from '../../events/bus.ts';
 import type { JobStarted } from '../../events/catalog.ts';
+import { localEndpoints } from '../../local/config.ts';
 import { platformaticKafka } from '../../services/producer/adapters/kafka-platformatic.ts';
 import { type JobOutcome, runJob } from '../../services/producer/core.ts';
 import type { JobProducer, JobsStore, KafkaPort } from '../../services/producer/ports.ts';
@@ -39,6 +41,9 @@ export interface InprocOptions {
   readonly transactionRows?: number;
   readonly batchRows?: number;
   readonly batchBytes?: number;
+  /** Produce requests in flight (the adapter's default when absent). */
+  readonly maxInflight?: number;
+  readonly recordHeaders?: 'compact' | 'full';
   /** NO_METRICS when absent. */
   readonly metrics?: MetricsPort;
   /** Every checkpoint the core writes (the job record's rate and ETA). */
@@ -58,6 +63,8 @@ export interface InprocResult {
   readonly ms: number;
   /** CPU time (user + system, all threads) of this process during runJob, milliseconds. */
   readonly cpuMs: number;
+  /** Share of the job's wall time the main thread was busy (1 = never waiting for I/O). */
+  readonly eventLoopUtilization: number;
   readonly startedAt: number;
   /** When runJob returned (after closing the job's Kafka producer). */
   readonly finishedAt: number;
@@ -117,10 +124,12 @@ export async function runInproc(opts: InprocOptions): Promise<InprocResult> {
     async close() {},
   };
   const settings = {
-    brokers: [...(opts.brokers ?? ['127.0.0.1:9092'])],
+    brokers: [...(opts.brokers ?? localEndpoints().brokers)],
     clientId: 'inproc-bench',
     transactionTimeoutMs: 15_000,
     fenceRetryMs: 30_000,
+    ...(opts.maxInflight ? { maxInflight: opts.maxInflight } : {}),
+    ...(opts.recordHeaders ? { recordHeaders: opts.recordHeaders } : {}),
   };
   const kafka =
     opts.kafka === 'fake' ? fakeKafka : platformaticKafka({ ...settings, autocreateTopics: true });
@@ -150,6 +159,7 @@ export async function runInproc(opts: InprocOptions): Promise<InprocResult> {
   // CPU time of this process over the job: what metrics cost is CPU in this process, and CPU time
   // moves far less than wall time when other work shares the 2 cores.
   const cpu0 = process.cpuUsage();
+  const elu0 = performance.eventLoopUtilization();
   const t0 = performance.now();
   const outcome = await runJob(
     job,
@@ -201,6 +211,7 @@ export async function runInproc(opts: InprocOptions): Promise<InprocResult> {
   );
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  const elu = performance.eventLoopUtilization(elu0).utilization;
   const finishedAt = Date.now();
   await kafka.close();
   return {
@@ -210,6 +221,7 @@ export async function runInproc(opts: InprocOptions): Promise<InprocResult> {
     outcome,
     ms,
     cpuMs: (cpu.user + cpu.system) / 1000,
+    eventLoopUtilization: elu,
     startedAt,
     finishedAt,
     completedAt,
@@ -261,7 +273,9 @@ async function main() {
     .option('--metrics <on|off>', 'record metrics as main.ts does', 'off')
     .option('--flush-ms <n>', 'metrics flush interval', String(PRODUCER_FLUSH_MS))
     .option('--chunk <bytes>', 'read chunk size', String(64 * 1024))
-    .option('--brokers <list>', 'comma-separated bootstrap brokers', '127.0.0.1:9092')
+    .option('--brokers <list>', 'comma-separated bootstrap brokers', localEndpoints().brokers.join(','))
+    .option('--inflight <n>', 'produce requests in flight (1-5)', '5')
+    .option('--headers <format>', 'record headers: compact or full', 'compact')
     .option('--tx <n>', 'rows per transaction', '50000')
     .option('--batch-rows <n>', 'rows per produce batch', '5000')
     .option('--batch-bytes <n>', 'bytes per produce batch', '900000')
@@ -276,6 +290,8 @@ async function main() {
       tx: string;
       batchRows: string;
       batchBytes: string;
+      inflight: string;
+      headers: string;
     }>();
   const kafkaKind = opts.kafka === 'fake' ? 'fake' : 'real';
   const metricsOn = opts.metrics === 'on';
@@ -287,6 +303,8 @@ async function main() {
     kafka: kafkaKind,
     chunkBytes: Number(opts.chunk),
     brokers: opts.brokers.split(','),
+    maxInflight: Number(opts.inflight),
+    recordHeaders: opts.headers === 'full' ? 'full' : 'compact',
     transactionRows: Number(opts.tx),
     batchRows: Number(opts.batchRows),
     batchBytes: Number(opts.batchBytes),
@@ -312,6 +330,7 @@ async function main() {
       rowsPerSecond: Math.round(r.rows / seconds),
       cpuSeconds: Math.round(cpuSeconds * 1000) / 1000,
       rowsPerCpuSecond: Math.round(r.rows / cpuSeconds),
+      eventLoopUtilization: Math.round(r.eventLoopUtilization * 1000) / 1000,
       mbPerSecond: Math.round((r.bytes / 1e6 / seconds) * 10) / 10,
       rssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
       ...(metricsOn

@@ -40,6 +40,8 @@ const kafkaSettings = {
   transactionTimeoutMs: env.ROWSTREAM_PRODUCER_TRANSACTION_TIMEOUT_MS,
   fenceRetryMs: env.ROWSTREAM_PRODUCER_FENCE_RETRY_MS,
   fastEncoder: env.ROWSTREAM_PRODUCER_FAST_ENCODER === 'true' || env.ROWSTREAM_PRODUCER_FAST_ENCODER === '1',
+  maxInflight: env.ROWSTREAM_PRODUCER_MAX_INFLIGHT,
+  recordHeaders: env.ROWSTREAM_PRODUCER_RECORD_HEADERS,
   autocreateTopics:
     env.ROWSTREAM_PRODUCER_AUTOCREATE_TOPICS === 'true' || env.ROWSTREAM_PRODUCER_AUTOCREATE_TOPICS === '1',
 };
@@ -89,6 +91,8 @@ process.on('SIGINT', () => void stop('SIGINT'));
 
 logger.info('producer started', {
   fastEncoder: kafkaSettings.fastEncoder,
+  maxInflight: kafkaSettings.fastEncoder ? kafkaSettings.maxInflight : 1,
+  recordHeaders: kafkaSettings.recordHeaders,
   autocreateTopics: kafkaSettings.autocreateTopics,
   kafka: connectionSummary(connection),
   concurrency: env.ROWSTREAM_PRODUCER_CONCURRENCY,

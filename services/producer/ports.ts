@@ -16,8 +16,13 @@ export interface PartitionAck {
   readonly count: number;
 }
 
-/** One job's transactional producer. At most one call in flight at a time (the core guarantees it). */
+/**
+ * One job's transactional producer. At most `maxInflight` (default 1) sends in flight at a time, and
+ * nothing else while a send is in flight (the core guarantees both); sends are written in call order.
+ */
 export interface JobProducer {
+  /** Sends the producer keeps in order when several are in flight (1 when absent). */
+  readonly maxInflight?: number;
   begin(): Promise<void>;
   send(records: readonly OutRecord[]): Promise<readonly PartitionAck[]>;
   commit(): Promise<void>;

@@ -100,8 +100,10 @@ describe('producer', () => {
       expected.map((row) => ({ id: row[0], name: row[1], note: row[2] })),
     );
     expect(records.every((r) => r.headers['rowstream-job'] === job.jobId)).toBe(true);
-    expect(records[0]?.headers['rowstream-source']).toBe(job.sourceUri);
+    // Record format `compact` (the default): source and position on the last record of each batch.
+    expect(records.at(-1)?.headers['rowstream-source']).toBe(job.sourceUri);
     expect(Number(records.at(-1)?.headers['rowstream-offset'])).toBe(csv.length);
+    expect(records.slice(0, -1).every((r) => r.headers['rowstream-row'] !== undefined)).toBe(true);
     expect(done.rowsDelivered).toBe(34);
     expect(done.checkpoint?.nextByteOffset).toBe(csv.length);
   });

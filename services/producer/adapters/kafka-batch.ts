@@ -40,12 +40,22 @@ function writeVarint(buf: Buffer, pos: number, v: number): number {
 /**
  * Encodes records into one batch Buffer (header space left for {@link sealBatch}). Header keys and
  * the values listed in `shared` (constant for a job: job id, source URI) are encoded once per encoder.
+ * Headers listed in `lastOnly` are written on the batch's last record only (the record format
+ * `compact`, see records.ts): the others carry every header they have.
  */
 export class BatchEncoder {
   private readonly keyBytes = new Map<string, Buffer>();
   private readonly sharedBytes = new Map<string, Buffer>();
 
-  constructor(private readonly shared: ReadonlySet<string>) {}
+  constructor(
+    private readonly shared: ReadonlySet<string>,
+    private readonly lastOnly: ReadonlySet<string> = new Set(),
+  ) {}
+
+  /** Whether header `k` is written on a record that is not the batch's last. */
+  private inEvery(k: string): boolean {
+    return !this.lastOnly.has(k);
+  }
 
   private headerKey(k: string): Buffer {
     let b = this.keyBytes.get(k);
@@ -82,8 +92,10 @@ export class BatchEncoder {
       valueLens[i] = valueLen;
       let body = 2 + varintSize(i) + (keyLen < 0 ? 1 : varintSize(keyLen) + keyLen);
       body += varintSize(valueLen) + valueLen;
+      const last = i === n - 1;
       let count = 0;
       for (const k in r.headers) {
+        if (!last && !this.inEvery(k)) continue;
         const kl = this.headerKey(k).length;
         const v = r.headers[k]!;
         const vl = this.shared.has(k) ? this.sharedValue(v).length : Buffer.byteLength(v, 'utf8');
@@ -110,10 +122,12 @@ export class BatchEncoder {
       }
       pos = writeVarint(buf, pos, valueLens[i]!);
       pos += buf.write(r.value, pos, 'utf8');
+      const last = i === n - 1;
       let count = 0;
-      for (const _ in r.headers) count++;
+      for (const k in r.headers) if (last || this.inEvery(k)) count++;
       pos = writeVarint(buf, pos, count);
       for (const k in r.headers) {
+        if (!last && !this.inEvery(k)) continue;
         const kb = this.headerKey(k);
         pos = writeVarint(buf, pos, kb.length);
         pos += kb.copy(buf, pos);

@@ -11,9 +11,11 @@ import {
 } from '@platformatic/kafka';
 import { backoffDelay } from '../../shared/retry.ts';
 import { ProducerError } from '../errors.ts';
+import { BATCH_ONLY_HEADERS, type RecordHeaders } from '../job/records.ts';
 import type { JobProducer, KafkaPort, OutRecord, PartitionAck, Placement } from '../ports.ts';
 import { BatchEncoder, sealBatch } from './kafka-batch.ts';
 import { connectionOf, type KafkaConnection, platformaticConnectionOptions } from './kafka-connection.ts';
+import { type PipelineOptions, ProducePipeline } from './kafka-pipeline.ts';
 import { choosePlacement, Partitioner } from './kafka-placement.ts';
 import { describeTopicLimits, readLastCommitted } from './kafka-scan.ts';
 
@@ -39,6 +41,13 @@ export interface KafkaClientSettings {
    * does not exist fails with TOPIC_NOT_FOUND. The local stage turns it on for the demo.
    */
   readonly autocreateTopics?: boolean;
+  /**
+   * Produce requests in flight per connection with the fast encoder (1..5, Kafka's limit for an
+   * idempotent producer that keeps order); see kafka-pipeline.ts. The library's own path always has 1.
+   */
+  readonly maxInflight?: number;
+  /** Which headers every record carries (records.ts); `compact` when absent. */
+  readonly recordHeaders?: RecordHeaders;
 }
 
 const FENCE_RETRYABLE =
@@ -50,6 +59,7 @@ export function platformaticKafka(settings: KafkaClientSettings): KafkaPort {
   const fastEncoder = settings.fastEncoder ?? true;
   if (fastEncoder) assertFastProduceAvailable();
   const autocreateTopics = settings.autocreateTopics ?? false;
+  const maxInflight = Math.min(5, Math.max(1, Math.floor(settings.maxInflight ?? 5)));
   // Built once: an MSK IAM token is then shared by every producer and scan of this process.
   const connection = platformaticConnectionOptions(connectionOf(settings));
   return {
@@ -92,13 +102,30 @@ export function platformaticKafka(settings: KafkaClientSettings): KafkaPort {
           producerId: -1n,
           producerEpoch: -1,
           autocreateTopics,
+          retryDelay: transactionRetryDelay,
         });
         try {
           // beginTransaction runs InitProducerId (the fence); cancel drops the local transaction without
           // an EndTxn, keeping the fenced producer id for the real transactions that follow.
           const tx = await producer.beginTransaction();
           await tx.cancel();
-          return jobProducer(producer, topic, new Partitioner(placement), fastEncoder);
+          const pipeline = fastEncoder
+            ? {
+                clientId: settings.clientId,
+                topic,
+                transactionalId: `rowstream-${jobId}`,
+                maxInflight,
+                timeoutMs: settings.transactionTimeoutMs,
+                connection,
+              }
+            : null;
+          return jobProducer(
+            producer,
+            topic,
+            new Partitioner(placement),
+            pipeline,
+            settings.recordHeaders ?? 'compact',
+          );
         } catch (e) {
           await producer.close().catch(() => {});
           const text = errorText(e);
@@ -124,6 +151,25 @@ export function platformaticKafka(settings: KafkaClientSettings): KafkaPort {
   };
 }
 
+/**
+ * The library's retry delay (its default: 1 s for everything). Right after a commit the coordinator
+ * answers AddPartitionsToTxn (and an early EndTxn) with CONCURRENT_TRANSACTIONS until it has written the
+ * previous transaction's markers, which takes milliseconds: the Java client retries those after 20 ms.
+ * A 1 s wait there cost a quarter of a second per transaction on average (5 s of a 37 s run at 1M
+ * rows, measured). Everything else keeps the library's 1 s.
+ */
+export function transactionRetryDelay(
+  _client: unknown,
+  operationId: string,
+  attempt: number,
+  _retries: number,
+  error: unknown,
+): number {
+  const concurrent = /CONCURRENT_TRANSACTIONS/i.test(errorText(error));
+  if (!concurrent || !/addPartitionsToTransaction|endTransaction/.test(operationId)) return 1000;
+  return attempt <= 1 ? 20 : attempt === 2 ? 100 : 1000;
+}
+
 function topicNotFound(topic: string, autocreate: boolean): ProducerError {
   return new ProducerError(
     'TOPIC_NOT_FOUND',
@@ -135,16 +181,15 @@ function topicNotFound(topic: string, autocreate: boolean): ProducerError {
 
 /**
  * The produce path. With the fast encoder, records are encoded by our own {@link BatchEncoder} into
- * one Buffer per partition and handed to the library as ONE pseudo-message per partition; a Produce
- * API installed on this producer instance (see {@link installFastProduce}) writes that Buffer as the
- * request's record batch. The library still does everything around it: metadata, AddPartitionsToTxn,
- * connection, retries, errors, EndTxn.
+ * one Buffer per partition; the Produce API installed on this producer instance (see
+ * {@link installFastProduce}) writes that Buffer as the request's record batch, and the
+ * {@link ProducePipeline} sends those requests on connections of its own with up to `maxInflight` in
+ * flight (the library's idempotent connections allow one). The library still does InitProducerId,
+ * AddPartitionsToTxn, metadata and EndTxn.
  *
- * Sequence numbers: the library counts one per pseudo-message, so the adapter keeps its own per
- * partition (from 0 after InitProducerId, advanced by the record count on each ack). A retry of the
- * same request by the library re-sends the same bytes with the same base sequence, which is exactly
- * what the idempotent producer needs. One send in flight per job (the core guarantees it, and the
- * library's idempotent connections allow one request in flight anyway).
+ * Sequence numbers: the pipeline keeps its own per partition (from 0 after InitProducerId, advanced by
+ * the record count when a batch is submitted). Any failed request fails the job's pass: the core
+ * aborts, re-opens (new epoch, sequences from 0) and resumes from the last commit.
  *
  * Partitions: from the job's placement (kafka-placement.ts), in both paths: every record gets an
  * explicit partition, so neither the library's partitioner nor its partition count is ever used.
@@ -153,12 +198,21 @@ function jobProducer(
   producer: Producer,
   topic: string,
   partitioner: Partitioner,
-  fastEncoder: boolean,
+  pipelineOptions: Omit<PipelineOptions, 'register'> | null,
+  recordHeaders: RecordHeaders,
 ): JobProducer {
+  const lastOnly = recordHeaders === 'compact' ? BATCH_ONLY_HEADERS : new Set<string>();
   let tx: Awaited<ReturnType<typeof producer.beginTransaction>> | null = null;
-  const fast = fastEncoder ? installFastProduce(producer) : null;
-  const encoder = new BatchEncoder(new Set(['rowstream-job', 'rowstream-source']));
-  const sequences = new Map<number, number>();
+  const fast = pipelineOptions ? installFastProduce(producer) : null;
+  const pipeline =
+    fast && pipelineOptions
+      ? new ProducePipeline(producer, {
+          ...pipelineOptions,
+          register: (buffer, baseSequence, timestamp) =>
+            fast.batches.set(buffer, { baseSequence, timestamp }),
+        })
+      : null;
+  const encoder = new BatchEncoder(new Set(['rowstream-job', 'rowstream-source']), lastOnly);
   const keyBuffers = new Map<string, Buffer>();
   const shared = new Map<string, Buffer>();
   const SHARED_HEADERS = new Set(['rowstream-job', 'rowstream-source']);
@@ -203,12 +257,18 @@ function jobProducer(
     }));
   const sendStandard = async (t: NonNullable<typeof tx>, records: readonly OutRecord[]) => {
     const counts = new Map<number, number>();
+    const partitions = records.map((r) => partitioner.partitionOf(r.key));
+    // The last record of each partition (its batch's last) carries the batch-only headers.
+    const lastOf = new Map<number, number>();
+    for (let i = 0; i < partitions.length; i++) lastOf.set(partitions[i]!, i);
     const result = await t.send({
-      messages: records.map((r) => {
-        const partition = partitioner.partitionOf(r.key);
+      messages: records.map((r, i) => {
+        const partition = partitions[i]!;
         counts.set(partition, (counts.get(partition) ?? 0) + 1);
         const headers = new Map<Buffer, Buffer>();
-        for (const k in r.headers) headers.set(keyBuf(k), valueBuf(k, r.headers[k]!));
+        const last = lastOf.get(partition) === i;
+        for (const k in r.headers)
+          if (last || !lastOnly.has(k)) headers.set(keyBuf(k), valueBuf(k, r.headers[k]!));
         return r.key === null
           ? { topic, partition, value: Buffer.from(r.value), headers }
           : { topic, partition, key: Buffer.from(r.key), value: Buffer.from(r.value), headers };
@@ -216,32 +276,23 @@ function jobProducer(
     });
     return acksOf(result.offsets ?? [], counts);
   };
-  const sendFast = async (
-    t: NonNullable<typeof tx>,
-    batches: FastProduce['batches'],
-    records: readonly OutRecord[],
-  ) => {
-    const timestamp = BigInt(Date.now());
-    const sent: { partition: number; count: number; baseSequence: number }[] = [];
-    const messages = [];
+  const sendFast = (t: NonNullable<typeof tx>, p: ProducePipeline, records: readonly OutRecord[]) => {
+    const batches = [];
     for (const [partition, indices] of group(records)) {
       const { buffer, count } = encoder.encode(records, indices);
-      const baseSequence = sequences.get(partition) ?? 0;
-      batches.set(buffer, { baseSequence, timestamp });
-      sent.push({ partition, count, baseSequence });
-      messages.push({ topic, partition, value: buffer });
+      batches.push({ partition, buffer, count });
     }
-    const result = await t.send({ messages });
-    for (const b of sent) sequences.set(b.partition, (b.baseSequence + b.count) % 2 ** 31);
-    return acksOf(result.offsets ?? [], new Map(sent.map((b) => [b.partition, b.count])));
+    return p.send(t, batches);
   };
   return {
+    maxInflight: pipeline ? pipelineOptions!.maxInflight : 1,
     async begin() {
       tx = await producer.beginTransaction();
+      pipeline?.beginTransaction(tx, partitioner.placement.keyed ? [] : [partitioner.placement.partition]);
     },
     async send(records: readonly OutRecord[]): Promise<PartitionAck[]> {
       if (!tx) throw new Error('send outside a transaction');
-      return fast ? sendFast(tx, fast.batches, records) : sendStandard(tx, records);
+      return pipeline ? sendFast(tx, pipeline, records) : sendStandard(tx, records);
     },
     async commit() {
       if (!tx) return;
@@ -256,6 +307,7 @@ function jobProducer(
       await t.abort();
     },
     async close() {
+      await pipeline?.close();
       await producer.close();
     },
   };

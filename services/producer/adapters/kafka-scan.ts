@@ -125,20 +125,35 @@ async function scanPartition(
       }
       if (!(b.attributes & IS_TRANSACTIONAL)) continue;
       if (markers.get(b.producerId) !== COMMIT) continue;
-      // Records of one batch come from one producer, i.e. one job: its newest record is the answer.
-      const rec = b.records[b.records.length - 1];
-      if (!rec) continue;
-      const headers = new Map<string, string>();
-      for (const [k, v] of rec.headers) if (k) headers.set(k.toString(), v?.toString() ?? '');
-      if (headers.get(jobKey) !== target.jobId) continue;
-      const row = Number(headers.get('rowstream-row'));
-      const next = Number(headers.get('rowstream-offset'));
-      if (!Number.isFinite(row) || !Number.isFinite(next)) continue;
+      // Records of one batch come from one producer, i.e. one job: its newest record carrying the
+      // position is the answer (the last record in both record formats, records.ts).
+      let found: { row: number; next: number; offsetDelta: number } | null = null;
+      let otherJob = false;
+      for (let r = b.records.length - 1; r >= 0 && !found && !otherJob; r--) {
+        const rec = b.records[r]!;
+        let job: string | undefined;
+        let rowText: string | undefined;
+        let nextText: string | undefined;
+        for (const [k, v] of rec.headers) {
+          const name = k?.toString();
+          if (name === jobKey) job = v?.toString() ?? '';
+          else if (name === 'rowstream-row') rowText = v?.toString();
+          else if (name === 'rowstream-offset') nextText = v?.toString();
+        }
+        if (job !== undefined && job !== target.jobId) otherJob = true;
+        else if (job === target.jobId && rowText !== undefined && nextText !== undefined) {
+          const row = Number(rowText);
+          const next = Number(nextText);
+          if (Number.isFinite(row) && Number.isFinite(next))
+            found = { row, next, offsetDelta: rec.offsetDelta };
+        }
+      }
+      if (!found) continue;
       return {
-        row,
-        nextByteOffset: next,
+        row: found.row,
+        nextByteOffset: found.next,
         partition: target.partition,
-        offset: (b.firstOffset + BigInt(rec.offsetDelta)).toString(),
+        offset: (b.firstOffset + BigInt(found.offsetDelta)).toString(),
       };
     }
     hi = lo;

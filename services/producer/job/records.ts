@@ -9,6 +9,17 @@ export const HEADERS = {
   offset: 'rowstream-offset',
 } as const;
 
+/**
+ * Which headers each record carries (ROWSTREAM_PRODUCER_RECORD_HEADERS, docs/producer.md "Record format"):
+ * - `compact` (default): every record has `rowstream-job` and `rowstream-row` (whose record it is, for
+ *   consumers, `topic read --job` and checks); `rowstream-source` and `rowstream-offset` ride on the
+ *   last record of each record batch only, which is the record the resume scan reads (kafka-scan.ts).
+ * - `full`: all four headers on every record.
+ */
+export type RecordHeaders = 'compact' | 'full';
+/** Headers the `compact` format writes on a batch's last record only. */
+export const BATCH_ONLY_HEADERS: ReadonlySet<string> = new Set([HEADERS.source, HEADERS.offset]);
+
 // Per-record overhead of a Kafka record batch entry with our four headers, rounded up (varints,
 // header keys, attributes); a batch must stay below the broker's message.max.bytes.
 export const RECORD_OVERHEAD = 96;

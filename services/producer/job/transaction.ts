@@ -45,7 +45,8 @@ export interface TransactionLimits {
 export class TransactionWriter {
   private batch: OutRecord[] = [];
   private batchBytes = 0;
-  private inflight: Promise<void> | null = null;
+  /** Sends in flight, oldest first (at most the producer's maxInflight). */
+  private inflight: Promise<void>[] = [];
   private txOpen = false;
   private txRows = 0;
   private txStartedAt = 0;
@@ -103,9 +104,13 @@ export class TransactionWriter {
     return Math.max(0, this.txStartedAt + this.limits.transactionMs - now);
   }
 
-  /** Sends the batch (waiting for the previous send first: one in flight per job, for order). */
+  /**
+   * Sends the batch. Up to the producer's `maxInflight` sends are in flight (it keeps their order:
+   * sequence numbers); past that the oldest is awaited first. A failed send surfaces here or at commit.
+   */
   async sendBatch(): Promise<void> {
-    await this.settle();
+    const max = Math.max(1, this.producer.maxInflight ?? 1);
+    while (this.inflight.length >= max) await this.inflight.shift();
     if (this.batch.length === 0) return;
     const records = this.batch;
     this.batch = [];
@@ -118,14 +123,15 @@ export class TransactionWriter {
       this.txStartedAt = this.hooks.now();
     }
     const t0 = this.hooks.now();
-    this.inflight = this.producer.send(records).then(
+    const sent = this.producer.send(records).then(
       (acks) => this.hooks.onAcks(acks, this.hooks.now() - t0),
       (e: unknown) => {
         throw new KafkaStepError('send', e);
       },
     );
     // Keep the rejection handled until awaited.
-    this.inflight.catch(() => {});
+    sent.catch(() => {});
+    this.inflight.push(sent);
   }
 
   /** Sends what is left, writes the rejects, commits; returns the committed position. */
@@ -150,16 +156,16 @@ export class TransactionWriter {
     return { position: this.pos, committedTx, rejects };
   }
 
-  /** Waits for the send in flight (errors included) without throwing; for the error path. */
+  /** Waits for the sends in flight (errors included) without throwing; for the error path. */
   async drain(): Promise<void> {
-    await this.inflight?.catch(() => {});
-    this.inflight = null;
+    const all = this.inflight;
+    this.inflight = [];
+    await Promise.all(all.map((p) => p.catch(() => {})));
   }
 
+  /** Waits for every send in flight; the first failure (oldest first) is thrown. */
   private async settle() {
-    const p = this.inflight;
-    this.inflight = null;
-    if (p) await p;
+    while (this.inflight.length > 0) await this.inflight.shift();
   }
 
   private advance(raw: RawRow) {

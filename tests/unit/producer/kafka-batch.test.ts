@@ -1,6 +1,7 @@
 import { crc32c, Reader, readRecordsBatch } from '@platformatic/kafka';
 import { describe, expect, it } from 'vitest';
 import { BatchEncoder, sealBatch } from '../../../services/producer/adapters/kafka-batch.ts';
+import { BATCH_ONLY_HEADERS } from '../../../services/producer/job/records.ts';
 import type { OutRecord } from '../../../services/producer/ports.ts';
 
 const seal = {
@@ -74,5 +75,28 @@ describe('BatchEncoder', () => {
       [1, 'v4'],
       [2, 'v5'],
     ]);
+  });
+
+  it("record format compact: source and offset on the batch's last record only, job and row on every record", () => {
+    // Prepare
+    const records = [1, 2, 3, 4].map((i) => record(i, `v${i}`));
+    const compact = new BatchEncoder(new Set(['rowstream-job', 'rowstream-source']), BATCH_ONLY_HEADERS);
+    const full = new BatchEncoder(new Set(['rowstream-job', 'rowstream-source']));
+    // Act
+    const small = compact.encode(records, [0, 1, 2]);
+    const big = full.encode(records, [0, 1, 2]);
+    sealBatch(small.buffer, seal, crc32c);
+    const batch = readRecordsBatch(Reader.from(small.buffer));
+    const headers = batch.records.map((r) =>
+      Object.fromEntries(r.headers.map(([k, v]) => [k?.toString(), v?.toString()])),
+    );
+    // Assess
+    expect(batch.crc).toBe(crc32c(small.buffer.subarray(21)) >>> 0);
+    expect(headers).toEqual([
+      { 'rowstream-job': 'job-1', 'rowstream-row': '1' },
+      { 'rowstream-job': 'job-1', 'rowstream-row': '2' },
+      records[2]!.headers,
+    ]);
+    expect(big.buffer.length - small.buffer.length).toBeGreaterThan(2 * 40);
   });
 });
