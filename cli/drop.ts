@@ -111,7 +111,9 @@ export async function runDrop(deps: DropDeps, input: DropInput): Promise<DropRes
 }
 
 async function follow(deps: DropDeps, jobId: string, input: DropInput): Promise<JobRecord> {
-  const pollMs = input.pollMs ?? 1000;
+  // One GetItem per poll: 4 a second cost nothing, and a job's end shows ~0.4 s sooner on average
+  // than with a 1 s poll (the end-to-end figure a user sees, docs/producer.md).
+  const pollMs = input.pollMs ?? 250;
   const plannerTimeoutMs = input.plannerTimeoutMs ?? 90_000;
   const producerTimeoutMs = input.producerTimeoutMs ?? 120_000;
   const start = deps.now();
