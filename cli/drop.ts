@@ -19,7 +19,7 @@ import type { ProgressView } from './progress.ts';
 export interface DropOptions {
   readonly topic?: string | undefined;
   readonly keyColumn?: string | undefined;
-  readonly format?: 'json' | 'csv' | undefined;
+  readonly format?: 'json' | 'csv' | 'avro' | undefined;
   readonly failOnBadRow?: boolean | undefined;
 }
 

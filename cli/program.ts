@@ -104,10 +104,14 @@ export function buildProgram(output?: OutputConfiguration): Command {
     .option('--topic <topic>', "Kafka topic (default: the planner's, rowstream.rows)")
     .option('--key-column <column>', 'column whose value becomes the Kafka record key (default: no key)')
     .addOption(
-      new Option('--format <format>', 'record value: json object or the raw csv record').choices([
-        'json',
-        'csv',
-      ]),
+      new Option(
+        '--format <format>',
+        'record value: json object, the raw csv record, or avro (Glue Schema Registry wire format)',
+      ).choices(['json', 'csv', 'avro']),
+    )
+    .option(
+      '--schema <schema>',
+      'auto, none, infer, registry or a registered schema name[@version] (docs/schemas.md)',
     )
     .option('--delimiter <char>', 'field delimiter (default ,)')
     .option('--fail-on-bad-row', 'fail the job at the first bad row instead of rejecting the row')
@@ -128,6 +132,7 @@ export function buildProgram(output?: OutputConfiguration): Command {
           upload: async (input) => {
             const meta = { ...input.metadata };
             if (opts.delimiter) meta['rowstream-delimiter'] = opts.delimiter;
+            if (opts.schema) meta['rowstream-schema'] = opts.schema;
             return s3Uploader(clients.s3, target.bucket)({ ...input, metadata: meta });
           },
           jobs: dynamoJobsView(clients.doc, target.jobsTable),
@@ -365,10 +370,12 @@ export function buildProgram(output?: OutputConfiguration): Command {
       if (target.brokers.length === 0)
         throw new EnvironmentError('no Kafka brokers known: set KAFKA_BROKERS');
       const { kafkaConnectionFor, readTopic } = await import('./topic.ts');
+      const { avroDecoder } = await import('./topic-avro.ts');
       await readTopic(kafkaConnectionFor(target), name, {
         limit: opts.limit,
         job: opts.job,
         follow: Boolean(opts.follow),
+        decode: avroDecoder(clientsFor(target).glue, target.stage),
       });
     });
 

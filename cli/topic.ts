@@ -37,7 +37,14 @@ export function kafkaConnectionFor(
 export async function readTopic(
   connection: KafkaConnection,
   topic: string,
-  opts: { limit: number; job?: string | undefined; follow: boolean; idleMs?: number },
+  opts: {
+    limit: number;
+    job?: string | undefined;
+    follow: boolean;
+    idleMs?: number;
+    /** Turns a binary value (Avro) into something printable; null: print the value as text. */
+    decode?: (value: Buffer) => Promise<Record<string, unknown> | null>;
+  },
 ): Promise<number> {
   const kafka = new Kafka({
     clientId: 'rowstream-cli',
@@ -60,6 +67,7 @@ export async function readTopic(
           );
           if (opts.job && headers['rowstream-job'] !== opts.job) return;
           printed++;
+          const decoded = message.value && opts.decode ? await opts.decode(message.value) : null;
           console.log(
             JSON.stringify({
               partition,
@@ -67,7 +75,7 @@ export async function readTopic(
               key: message.key?.toString() ?? null,
               row: headers['rowstream-row'] ? Number(headers['rowstream-row']) : null,
               job: headers['rowstream-job'] ?? null,
-              value: message.value?.toString() ?? null,
+              ...(decoded ?? { value: message.value?.toString() ?? null }),
             }),
           );
           if (printed >= opts.limit) resolve();

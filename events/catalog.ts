@@ -28,11 +28,13 @@ export const JOB_STATUSES = [
 export const JobStatus = z.enum(JOB_STATUSES);
 export type JobStatus = z.infer<typeof JobStatus>;
 
-export const RecordFormat = z.enum(['json', 'csv']);
+export const RecordFormat = z.enum(['json', 'csv', 'avro']);
 export type RecordFormat = z.infer<typeof RecordFormat>;
 
 export const JobOptions = z.object({
-  format: RecordFormat.describe('json: header -> field object; csv: the raw CSV record text'),
+  format: RecordFormat.describe(
+    'json: header -> field object (typed when the job has a schema); csv: the raw CSV record text; avro: Avro binary in the Glue Schema Registry wire format',
+  ),
   keyColumn: nonEmpty.nullable().describe('Column whose value becomes the Kafka key; null = no key'),
   delimiter: z.string().length(1).default(','),
   failOnBadRow: z
@@ -49,6 +51,29 @@ const objectRef = {
   versionId: z.string().nullable().describe('S3 version id, null when the bucket is unversioned'),
 };
 
+/** The job's schema: an Avro record schema, by value and, when registered, by registry reference. */
+export const JobSchema = z.object({
+  source: z
+    .enum(['inferred', 'registry', 'given'])
+    .describe(
+      "inferred from a sample of the file; the registry's newest version for the topic; named by the uploader or the stage",
+    ),
+  registry: z.string().nullable().describe('Glue Schema Registry name; null when not registered'),
+  schemaName: z.string().nullable().describe('Schema name in the registry, e.g. <topic>-value'),
+  version: z.number().int().positive().nullable(),
+  versionId: z
+    .string()
+    .nullable()
+    .describe('Schema version id (UUID) written in every Avro record; look the schema up by it'),
+  definition: z
+    .string()
+    .optional()
+    .describe(
+      'The Avro schema (JSON text); left out when large: then read it from the job record or by versionId',
+    ),
+});
+export type JobSchema = z.infer<typeof JobSchema>;
+
 export const JobStartedV1 = z.object({
   ...base,
   jobId: nonEmpty,
@@ -60,6 +85,7 @@ export const JobStartedV1 = z.object({
   dataOffset: z.number().int().nonnegative().describe('Byte offset where the first data row starts'),
   topic: nonEmpty,
   options: JobOptions,
+  schema: JobSchema.optional().describe('Absent: no schema in force (values are the CSV strings)'),
 });
 
 export const RejectionReason = z.enum([
@@ -71,6 +97,8 @@ export const RejectionReason = z.enum([
   'BAD_HEADER',
   'BAD_OPTIONS',
   'UNREADABLE',
+  'BAD_SCHEMA',
+  'SCHEMA_INCOMPATIBLE',
 ]);
 export type RejectionReason = z.infer<typeof RejectionReason>;
 

@@ -33,6 +33,7 @@ import {
   SetQueueAttributesCommand,
 } from '@aws-sdk/client-sqs';
 import { type AlarmDef, alarmDefinitions, type MetricRef, RUNBOOKS_KEY } from '../monitoring/alarms.ts';
+import { registryNameFor } from '../services/shared/schema/registry.ts';
 import {
   ARCHIVE,
   archiveRetentionDays,
@@ -50,6 +51,7 @@ import {
 } from '../topology/topology.ts';
 import { destroyClients, type LocalClients, localClients } from './clients.ts';
 import { ProvisionError } from './errors.ts';
+import { ensureRegistry } from './registry.ts';
 
 export interface ProvisionInput {
   readonly stage: string;
@@ -585,6 +587,10 @@ export async function provision(input: ProvisionInput): Promise<StackOutputs> {
       await clients.cloudwatch.send(new PutMetricAlarmCommand(metricAlarmInput(def, topics[def.topic].arn)));
     }
     log(`${defs.length} alarms (${defs.map((d) => d.id).join(', ')})`);
+
+    const registry = registryNameFor(stage);
+    await ensureRegistry(endpoint, region, registry);
+    log(`schema registry ${registry}`);
 
     return {
       stage,

@@ -54,7 +54,7 @@ export function Pipeline({ stack, app }: StackContext) {
   const settings = settingsOf(app);
   const names = resourceNames(app.stage);
   const { bus, archive, queues, rules } = use(Bus);
-  const { bucket, tables } = use(Storage);
+  const { bucket, tables, schemaArns } = use(Storage);
   const { topics, key } = use(Monitoring);
 
   // The same variables the local runner sets (topology's serviceEnvironment), from the constructs.
@@ -128,6 +128,7 @@ export function Pipeline({ stack, app }: StackContext) {
     queueArn: (q) => queues[q].queue.queueArn,
     topicArns: TOPICS.map((t) => topics[t.name].topicArn),
     alertsKeyArn: key.keyArn,
+    schemaArns,
   };
 
   // ---- Lambda functions -------------------------------------------------------------------------
@@ -579,6 +580,8 @@ export interface PermissionRefs {
   readonly queueArn: (q: (typeof QUEUES)[number]['name']) => string;
   readonly topicArns: readonly string[];
   readonly alertsKeyArn: string;
+  /** The schema registry and its schemas. */
+  readonly schemaArns: readonly string[];
 }
 
 export interface Grant {
@@ -631,6 +634,18 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
           actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
           resources: [r.tableArn('counts'), r.tableArn('jobs')],
         },
+        {
+          // Decides each job's schema: reads the topic's versions, registers a new (compatible) one.
+          sid: 'Schemas',
+          actions: [
+            'glue:GetSchemaVersion',
+            'glue:GetSchema',
+            'glue:GetSchemaByDefinition',
+            'glue:CreateSchema',
+            'glue:RegisterSchemaVersion',
+          ],
+          resources: [...r.schemaArns],
+        },
         putEvents,
       ];
     case 'producer':
@@ -663,6 +678,7 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
           actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
           resources: tableAndIndexes(r, 'jobs'),
         },
+        { sid: 'ReadSchemas', actions: ['glue:GetSchemaVersion'], resources: [...r.schemaArns] },
         putEvents,
       ];
     case 'alarm-router':

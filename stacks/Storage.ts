@@ -2,11 +2,14 @@ import { readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { Duration, Token } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as glue from 'aws-cdk-lib/aws-glue';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import { type StackContext, use } from 'sst/constructs';
 import { useProject } from 'sst/project.js';
 import { RUNBOOK_PATH, RUNBOOKS_KEY } from '../monitoring/alarms.ts';
+import { registryNameFor } from '../services/shared/schema/registry.ts';
 import { PREFIXES, resourceNames, TABLES, type TableName } from '../topology/topology.ts';
 import { Bus, S3_NOTIFICATION_QUEUE } from './Bus.ts';
 import { skipChecks } from './checkov.ts';
@@ -129,6 +132,39 @@ export function Storage({ stack, app }: StackContext) {
     memoryLimit: 256,
   });
 
-  stack.addOutputs({ Bucket: bucket.bucketName, Runbooks: `s3://${bucket.bucketName}/${RUNBOOKS_KEY}` });
-  return { bucket, tables, runbooks };
+  // The Glue Schema Registry of the stage's Avro record schemas (`<topic>-value`): the planner
+  // registers, the producer reads by version id, consumers get the read-only policy below.
+  const registryName = registryNameFor(app.stage);
+  const registry = new glue.CfnRegistry(stack, 'Schemas', {
+    name: registryName,
+    description: 'Kafka record schemas written by rowstream',
+  });
+  registry.applyRemovalPolicy(removalPolicy);
+  const schemaArns = [
+    registry.attrArn,
+    `arn:${stack.partition}:glue:${stack.region}:${stack.account}:schema/${registryName}/*`,
+  ];
+  const schemaReaders = new iam.ManagedPolicy(stack, 'SchemaReaders', {
+    description: 'Read the Avro schemas of rowstream topics (attach to Kafka consumers)',
+    statements: [
+      new iam.PolicyStatement({
+        sid: 'ReadSchemas',
+        actions: [
+          'glue:GetSchemaVersion',
+          'glue:GetSchema',
+          'glue:GetSchemaByDefinition',
+          'glue:ListSchemaVersions',
+        ],
+        resources: schemaArns,
+      }),
+    ],
+  });
+
+  stack.addOutputs({
+    Bucket: bucket.bucketName,
+    Runbooks: `s3://${bucket.bucketName}/${RUNBOOKS_KEY}`,
+    SchemaRegistry: registryName,
+    SchemaReadersPolicyArn: schemaReaders.managedPolicyArn,
+  });
+  return { bucket, tables, runbooks, schemaArns };
 }

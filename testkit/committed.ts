@@ -23,6 +23,8 @@ export interface CommittedRecord {
   readonly offset: string;
   readonly key: string | null;
   readonly value: string;
+  /** The value's bytes (Avro records are not text). */
+  readonly bytes: Buffer;
   readonly headers: Record<string, string>;
 }
 
@@ -156,6 +158,7 @@ export async function readCommitted(
               offset: (r.batchOffset + BigInt(r.offsetDelta)).toString(),
               key: r.key ? r.key.toString() : null,
               value: r.value ? r.value.toString() : '',
+              bytes: r.value ?? Buffer.alloc(0),
               headers,
             };
             if (visit) visit(rec);

@@ -231,6 +231,8 @@ export interface TopicRecord {
   readonly offset: string;
   readonly key: string | null;
   readonly value: string;
+  /** The value's bytes (Avro records are not text). */
+  readonly bytes: Buffer;
   readonly headers: Record<string, string>;
 }
 

@@ -1,6 +1,6 @@
 import type { BusPort } from '../../events/bus.ts';
 import { event, publish } from '../../events/bus.ts';
-import type { JobOptions, RejectionReason } from '../../events/catalog.ts';
+import type { JobOptions, JobSchema, RejectionReason } from '../../events/catalog.ts';
 import { eventIdFor, jobIdFor } from '../../events/ids.ts';
 import type { JobRecord } from '../shared/jobs.ts';
 import type { Log } from '../shared/logger.ts';
@@ -30,6 +30,7 @@ import {
   resolveOptions,
 } from './options.ts';
 import type { CountCachePort, JobStorePort, ObjectHead, ObjectStorePort, ObjectVersionRef } from './ports.ts';
+import { type JobSchemaPort, schemaForEvent } from './schema.ts';
 
 /**
  * The header travels in JobStarted (EventBridge: 256 KB per entry), the job record and the counts
@@ -72,6 +73,8 @@ export interface PlannerDeps {
   readonly metrics: MetricsPort;
   readonly log: Log;
   readonly settings: PlannerSettings;
+  /** The job's schema (schema.ts); absent: no schemas, values stay strings. */
+  readonly schemas?: JobSchemaPort;
   readonly now?: () => Date;
 }
 
@@ -203,7 +206,20 @@ export async function planObject(deps: PlannerDeps, n: ObjectCreated): Promise<P
     // Again on a cache hit: the same bytes may have been counted under rowstream-header=present.
     checkHeader(counted.header, counted.headerStart, headerMode);
     const { topic, options } = resolveOptions(overrides, settings.defaults, counted.header);
-    return await createPlanned(deps, now(), { ...base, ...counted, topic, options });
+    const schema = deps.schemas
+      ? await deps.schemas.resolve({
+          ref,
+          size: head.size,
+          metadata: head.metadata,
+          tags,
+          header: counted.header,
+          dataOffset: counted.dataOffset,
+          delimiter,
+          topic,
+          format: options.format,
+        })
+      : null;
+    return await createPlanned(deps, now(), { ...base, ...counted, topic, options, schema });
   } catch (e) {
     if (e instanceof RejectedObjectError) return reject(deps, now(), { ...base, error: e });
     log.error('planning failed; the message goes back to the queue', { ...jobLog, error: e as Error });
@@ -308,6 +324,7 @@ interface PlannedInput {
   readonly cacheHit: boolean;
   readonly topic: string;
   readonly options: JobOptions;
+  readonly schema: JobSchema | null;
 }
 
 async function createPlanned(deps: PlannerDeps, at: Date, p: PlannedInput): Promise<PlanOutcome> {
@@ -329,6 +346,7 @@ async function createPlanned(deps: PlannerDeps, at: Date, p: PlannedInput): Prom
     totalRows: p.totalRows,
     topic: p.topic,
     options: p.options,
+    ...(p.schema ? { schema: p.schema } : {}),
     startedEventPublished: false,
   };
   if (!(await deps.jobs.create(record))) {
@@ -384,6 +402,7 @@ async function publishStarted(deps: PlannerDeps, job: JobRecord, at: Date): Prom
       dataOffset,
       topic,
       options,
+      ...(job.schema ? { schema: schemaForEvent(job.schema) } : {}),
     }),
   ]);
   await deps.jobs.markStartedPublished(job.jobId, at.toISOString());

@@ -1,6 +1,8 @@
 import type { Context, SQSEvent } from 'aws-lambda';
 import { eventBridgeBus } from '../../events/eventbridge.ts';
 import { type ServiceRuntime, serviceRuntime } from '../shared/runtime.ts';
+import { glueRegistry } from '../shared/schema/registry-glue.ts';
+import { registryNameFrom } from '../shared/schema/settings.ts';
 import {
   type SQSBatchResponse,
   type SqsMessage,
@@ -12,6 +14,7 @@ import { dynamoJobStore } from './adapters/job-store-dynamo.ts';
 import { s3ObjectStore } from './adapters/object-store-s3.ts';
 import { type PlannerDeps, type PlanOutcome, planObject } from './core.ts';
 import { parseNotification } from './notification.ts';
+import { schemaResolver } from './schema.ts';
 import { loadPlannerConfig, type PlannerConfig, plannerSettings } from './settings.ts';
 
 export interface Planner {
@@ -28,8 +31,20 @@ export function createPlanner(
   runtime: ServiceRuntime = serviceRuntime('planner', config),
 ): Planner {
   const { clients, log, metrics } = runtime;
+  const store = s3ObjectStore(clients.s3, { readTags: config.ROWSTREAM_PLANNER_READ_TAGS });
+  const registryName = registryNameFrom(config);
   return plannerFromDeps({
-    store: s3ObjectStore(clients.s3, { readTags: config.ROWSTREAM_PLANNER_READ_TAGS }),
+    store,
+    schemas: schemaResolver({
+      store,
+      registry: registryName ? glueRegistry(clients.glue, registryName) : null,
+      settings: {
+        defaultChoice: config.ROWSTREAM_DEFAULT_SCHEMA,
+        compatibility: config.ROWSTREAM_SCHEMA_COMPATIBILITY,
+        sampleBytes: config.ROWSTREAM_SCHEMA_SAMPLE_KB * 1024,
+        sampleRows: config.ROWSTREAM_SCHEMA_SAMPLE_ROWS,
+      },
+    }),
     cache: dynamoCountCache(clients.doc, config.ROWSTREAM_COUNTS_TABLE),
     jobs: dynamoJobStore(clients.doc, config.ROWSTREAM_JOBS_TABLE),
     bus: eventBridgeBus(clients.events, config.ROWSTREAM_BUS_NAME),

@@ -102,8 +102,10 @@ export function resolveOptions(
   let format: RecordFormat = defaults.format;
   if (overrides.format !== undefined) {
     const f = overrides.format.toLowerCase();
-    if (f !== 'json' && f !== 'csv') {
-      throw new BadOptionsError(`${OPTION_KEYS.format} must be json or csv`);
+    if (f !== 'json' && f !== 'csv' && f !== 'avro') {
+      throw new BadOptionsError(
+        `${OPTION_KEYS.format} must be json, csv or avro (got "${overrides.format}")`,
+      );
     }
     format = f;
   }

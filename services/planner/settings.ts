@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { PREFIXES } from '../../topology/topology.ts';
 import { boolFromEnv, CommonEnv, intFromEnv, loadConfig } from '../shared/config.ts';
 import { isSupportedDelimiter, SUPPORTED_DELIMITERS_TEXT } from '../shared/csv.ts';
+import { PlannerSchemaEnvShape } from '../shared/schema/settings.ts';
 import { parseTopicPolicy } from '../shared/topics.ts';
 import type { PlannerSettings } from './core.ts';
 
@@ -14,7 +15,7 @@ export const PlannerEnv = CommonEnv.extend({
   ROWSTREAM_DEFAULT_TOPIC: z.string().min(1).default('rowstream.rows'),
   /** `*` = any topic but Kafka's internal ones; else a comma-separated allow-list; unset = the default only. */
   ROWSTREAM_ALLOWED_TOPICS: z.string().optional(),
-  ROWSTREAM_DEFAULT_FORMAT: z.enum(['json', 'csv']).default('json'),
+  ROWSTREAM_DEFAULT_FORMAT: z.enum(['json', 'csv', 'avro']).default('json'),
   ROWSTREAM_DEFAULT_KEY_COLUMN: z.string().optional(),
   ROWSTREAM_DEFAULT_FAIL_ON_BAD_ROW: boolFromEnv(false),
   ROWSTREAM_DEFAULT_DELIMITER: z
@@ -25,6 +26,8 @@ export const PlannerEnv = CommonEnv.extend({
   ROWSTREAM_PLANNER_PART_MB: intFromEnv(64),
   ROWSTREAM_PLANNER_CONCURRENCY: intFromEnv(4),
   ROWSTREAM_PLANNER_READ_TAGS: boolFromEnv(true),
+  // ROWSTREAM_DEFAULT_SCHEMA, ROWSTREAM_SCHEMA_* (docs/schemas.md).
+  ...PlannerSchemaEnvShape,
 });
 export type PlannerConfig = z.infer<typeof PlannerEnv>;
 

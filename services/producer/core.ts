@@ -5,6 +5,7 @@ import type { JobCheckpoint, JobRecord } from '../shared/jobs.ts';
 import type { Log } from '../shared/logger.ts';
 import type { MetricsPort } from '../shared/metrics.ts';
 import { backoffDelay, retry } from '../shared/retry.ts';
+import type { SchemaReaderPort } from '../shared/schema/registry.ts';
 import { type TopicPolicy, topicRefusal } from '../shared/topics.ts';
 import {
   AttemptsExhaustedError,
@@ -35,6 +36,7 @@ import type {
   ScanHint,
 } from './ports.ts';
 import { type RawRow, RowSplitter } from './rows.ts';
+import { type TypedValueEncoder, typedEncoderFor } from './typed.ts';
 
 export { readAhead } from './job/read-ahead.ts';
 export { HEADERS } from './job/records.ts';
@@ -87,6 +89,8 @@ export interface ProducerDeps {
   /** Called by the crash hook (the real one SIGKILLs the process). */
   readonly crash?: () => void;
   readonly random?: () => number;
+  /** Where schemas too large for the event are looked up (by version id). */
+  readonly schemaRegistry?: SchemaReaderPort | null;
 }
 
 export type JobOutcome =
@@ -199,6 +203,12 @@ export async function runJob(
   if (!record.checkpoint?.rowsDone && deps.reader.vanished) {
     if (await awsCall(deps, cfg, log, 'vanished', () => deps.reader.vanished!(ref)))
       return run.fail(new ObjectVanishedError(job.sourceUri, job.versionId));
+  }
+  try {
+    run.useSchema(await typedEncoderFor(job, record, deps.schemaRegistry ?? null));
+  } catch (e) {
+    if (e instanceof ProducerError) return run.fail(e);
+    throw e;
   }
   return run.execute();
 }
@@ -319,6 +329,8 @@ class JobRun {
   /** Consecutive Kafka failures since the last commit. */
   private kafkaFailures = 0;
   private builder: RecordBuilder;
+  /** The job's schema encoder (typed JSON, Avro); null = the untyped encoders. */
+  private typed: TypedValueEncoder | null = null;
   private batchBytes: number;
   /** The object was read to its end (as opposed to a read stopped by shutdown). */
   private eof = false;
@@ -354,6 +366,17 @@ class JobRun {
       'ROWSTREAM_PRODUCER_MAX_MESSAGE_BYTES',
     );
     this.batchBytes = cfg.batchBytes;
+  }
+
+  useSchema(typed: TypedValueEncoder | null) {
+    this.typed = typed;
+    this.builder = new RecordBuilder(
+      this.job,
+      this.cfg.maxMessageBytes,
+      'TOO_LARGE',
+      'ROWSTREAM_PRODUCER_MAX_MESSAGE_BYTES',
+      typed,
+    );
   }
 
   async execute(): Promise<JobOutcome> {
@@ -394,6 +417,7 @@ class JobRun {
         topicMax,
         'MESSAGE_TOO_LARGE',
         `topic ${this.job.topic} max.message.bytes ${limits.maxMessageBytes}`,
+        this.typed,
       );
     }
     if (topicMax !== null) this.batchBytes = Math.min(this.batchBytes, topicMax);
@@ -613,7 +637,7 @@ class JobRun {
       await this.commit(tx);
       throw new BadRowError(raw.row, raw.offset, `${built.reason}: ${built.detail}`);
     }
-    tx.reject(raw, built.reason);
+    tx.reject(raw, built.reason, built.detail);
   }
 
   private async commit(tx: TransactionWriter) {
@@ -902,5 +926,6 @@ export function jobStartedFromRecord(r: JobRecord, now: Date): JobStarted | null
     dataOffset: r.dataOffset,
     topic: r.topic,
     options: r.options,
+    ...(r.schema ? { schema: r.schema } : {}),
   };
 }

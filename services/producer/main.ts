@@ -1,6 +1,8 @@
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { eventBridgeBus } from '../../events/eventbridge.ts';
 import { serviceRuntime } from '../shared/runtime.ts';
+import { glueSchemaReader } from '../shared/schema/registry-glue-reader.ts';
+import { registryNameFrom } from '../shared/schema/settings.ts';
 import { dynamoJobs } from './adapters/jobs-dynamo.ts';
 import { connectionSummary } from './adapters/kafka-connection.ts';
 import { platformaticKafka } from './adapters/kafka-platformatic.ts';
@@ -48,6 +50,7 @@ const kafkaSettings = {
 const kafka = platformaticKafka(kafkaSettings);
 const jobs = dynamoJobs(aws.doc, env.ROWSTREAM_JOBS_TABLE);
 const shutdown = new AbortController();
+const registryName = registryNameFrom(env);
 
 const deps: ProducerDeps = {
   jobs,
@@ -60,6 +63,7 @@ const deps: ProducerDeps = {
   now: Date.now,
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
   shutdown: shutdown.signal,
+  schemaRegistry: registryName ? glueSchemaReader(aws.glue, registryName) : null,
   crash: () => {
     logger.warn('crash hook: SIGKILL after commit');
     process.kill(process.pid, 'SIGKILL');

@@ -5,7 +5,8 @@ import type { JobCheckpoint, JobPlacement, JobRecord } from '../shared/jobs.ts';
 
 export interface OutRecord {
   readonly key: string | null;
-  readonly value: string;
+  /** Text (JSON, CSV) or bytes (Avro). */
+  readonly value: string | Buffer;
   readonly headers: Readonly<Record<string, string>>;
 }
 

@@ -246,11 +246,11 @@ export function valueEncoder(
   };
 }
 
-/** One line of the rejects CSV (columns row,byte_offset,reason,raw). */
-export function rejectLine(row: number, byte: number, reason: string, raw: Buffer): string {
+/** One line of the rejects CSV (columns row,byte_offset,reason,raw,detail). */
+export function rejectLine(row: number, byte: number, reason: string, raw: Buffer, detail = ''): string {
   // Invalid UTF-8 is kept visible (U+FFFD) rather than dropped: the byte offset points at the original.
   const text = raw.toString('utf8');
-  return `${row},${byte},${reason},"${text.replaceAll('"', '""')}"\n`;
+  return `${row},${byte},${reason},"${text.replaceAll('"', '""')}","${detail.replaceAll('"', '""')}"\n`;
 }
 
-export const REJECTS_HEADER = 'row,byte_offset,reason,raw\n';
+export const REJECTS_HEADER = 'row,byte_offset,reason,raw,detail\n';

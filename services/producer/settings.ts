@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { CommonEnv, intFromEnv, loadConfig } from '../shared/config.ts';
+import { SchemaEnvShape } from '../shared/schema/settings.ts';
 import { parseTopicPolicy } from '../shared/topics.ts';
 import {
   checkKafkaConnection,
@@ -22,6 +23,7 @@ export const ProducerEnv = CommonEnv.extend({
   ROWSTREAM_ALLOWED_TOPICS: z.string().optional(),
   // KAFKA_BROKERS, KAFKA_SSL, KAFKA_SASL_MECHANISM, KAFKA_USERNAME, KAFKA_PASSWORD (docs/producer.md).
   ...KafkaConnectionShape,
+  ...SchemaEnvShape,
   ROWSTREAM_PRODUCER_ID: z.string().min(1).optional(),
   /** Our own record-batch encoder on the produce path (docs/producer.md). */
   ROWSTREAM_PRODUCER_FAST_ENCODER: z.enum(['true', 'false', '1', '0']).default('true'),

@@ -2,6 +2,7 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { CostExplorerClient } from '@aws-sdk/client-cost-explorer';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { GlueClient } from '@aws-sdk/client-glue';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -100,6 +101,9 @@ export function awsClients(s: AwsSettings = awsSettingsFromEnv()) {
     },
     get costExplorer() {
       return once('ce', () => new CostExplorerClient(base(s)));
+    },
+    get glue() {
+      return once('glue', () => new GlueClient(base(s)));
     },
   };
 }

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { JobOptions, type JobStarted, JobStatus, KafkaRange, Position } from '../../events/catalog.ts';
+import {
+  JobOptions,
+  JobSchema,
+  type JobStarted,
+  JobStatus,
+  KafkaRange,
+  Position,
+} from '../../events/catalog.ts';
 
 /**
  * The job record in the jobs table: the one shape every service reads and writes. Transitions are
@@ -54,6 +61,8 @@ export const JobRecord = z.object({
   totalRows: z.number().int().nonnegative().optional(),
   topic: z.string().optional(),
   options: JobOptions.optional(),
+  /** The job's schema with its full definition (JobStarted leaves a large one out). */
+  schema: JobSchema.optional(),
   /** Outbox flag: JobStarted.v1 went out. A re-delivered notification re-publishes while this is false. */
   startedEventPublished: z.boolean().optional(),
   rejection: z.object({ reason: z.string(), message: z.string(), position: Position.optional() }).optional(),
@@ -119,5 +128,6 @@ export function recordFromJobStarted(job: JobStarted, status: JobStatus, updated
     totalRows: job.totalRows,
     topic: job.topic,
     options: job.options,
+    ...(job.schema ? { schema: job.schema } : {}),
   };
 }

@@ -75,6 +75,12 @@ export const COMMAND_ACTIONS: Readonly<Record<string, readonly string[]>> = {
   // Cost Explorer
   GetCostAndUsageCommand: ['ce:GetCostAndUsage'],
   GetCostForecastCommand: ['ce:GetCostForecast'],
+  // Glue Schema Registry
+  GetSchemaVersionCommand: ['glue:GetSchemaVersion'],
+  GetSchemaCommand: ['glue:GetSchema'],
+  GetSchemaByDefinitionCommand: ['glue:GetSchemaByDefinition'],
+  CreateSchemaCommand: ['glue:CreateSchema'],
+  RegisterSchemaVersionCommand: ['glue:RegisterSchemaVersion'],
   // Secrets Manager
   GetSecretValueCommand: ['secretsmanager:GetSecretValue'],
 };

@@ -88,7 +88,7 @@ export class BatchEncoder {
     for (let i = 0; i < n; i++) {
       const r = records[indices ? indices[i]! : i]!;
       const keyLen = r.key === null ? -1 : Buffer.byteLength(r.key, 'utf8');
-      const valueLen = Buffer.byteLength(r.value, 'utf8');
+      const valueLen = typeof r.value === 'string' ? Buffer.byteLength(r.value, 'utf8') : r.value.length;
       valueLens[i] = valueLen;
       let body = 2 + varintSize(i) + (keyLen < 0 ? 1 : varintSize(keyLen) + keyLen);
       body += varintSize(valueLen) + valueLen;
@@ -121,7 +121,7 @@ export class BatchEncoder {
         pos += buf.write(r.key, pos, 'utf8');
       }
       pos = writeVarint(buf, pos, valueLens[i]!);
-      pos += buf.write(r.value, pos, 'utf8');
+      pos += typeof r.value === 'string' ? buf.write(r.value, pos, 'utf8') : r.value.copy(buf, pos);
       const last = i === n - 1;
       let count = 0;
       for (const k in r.headers) if (last || this.inEvery(k)) count++;

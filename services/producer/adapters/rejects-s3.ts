@@ -11,10 +11,11 @@ import type { RejectsStore } from '../ports.ts';
 import { REJECTS_HEADER } from '../rows.ts';
 
 const pad = (n: number) => String(n).padStart(12, '0');
+const quote = (v: string | undefined) => `"${(v ?? '').replaceAll('"', '""')}"`;
 
 /**
  * Rejects as S3 objects: `rejected/<jobId>/part-<firstRow>-<lastRow>.csv` per transaction, written
- * before the Kafka commit; at the end combined into `rejected/<jobId>.csv` (row,byte_offset,reason,raw),
+ * before the Kafka commit; at the end combined into `rejected/<jobId>.csv` (row,byte_offset,reason,raw,detail),
  * de-duplicated by row and sorted, so parts re-written by a resume count once.
  */
 export function s3Rejects(s3: S3Client, bucket: string): RejectsStore {
@@ -57,7 +58,7 @@ export function s3Rejects(s3: S3Client, bucket: string): RejectsStore {
       const rows = [...byRow.entries()].sort((a, b) => a[0] - b[0]);
       const body =
         REJECTS_HEADER +
-        rows.map(([, r]) => `${r[0]},${r[1]},${r[2]},"${(r[3] ?? '').replaceAll('"', '""')}"\n`).join('');
+        rows.map(([, r]) => `${r[0]},${r[1]},${r[2]},${quote(r[3])},${quote(r[4])}\n`).join('');
       const key = `${PREFIXES.rejected}${jobId}.csv`;
       await s3.send(
         new PutObjectCommand({

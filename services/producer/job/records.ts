@@ -1,6 +1,7 @@
 import type { JobStarted } from '../../../events/catalog.ts';
 import type { OutRecord } from '../ports.ts';
 import { decodeRow, type RawRow, valueEncoder } from '../rows.ts';
+import { mismatchDetail, TYPE_MISMATCH, type TypedValueEncoder } from '../typed.ts';
 
 export const HEADERS = {
   job: 'rowstream-job',
@@ -46,8 +47,10 @@ export class RecordBuilder {
      */
     private readonly tooLargeReason: string,
     private readonly limitSource: string,
+    /** The job's schema encoder (typed JSON, Avro); null: the untyped encoders. */
+    private readonly typed: TypedValueEncoder | null = null,
   ) {
-    this.encodeValue = valueEncoder(job.options.format, job.header);
+    this.encodeValue = valueEncoder(job.options.format === 'csv' ? 'csv' : 'json', job.header);
     this.keyIndex = job.options.keyColumn === null ? -1 : job.header.indexOf(job.options.keyColumn);
     this.headerBytes = HEADERS.job.length + job.jobId.length + HEADERS.source.length + job.sourceUri.length;
   }
@@ -55,7 +58,20 @@ export class RecordBuilder {
   build(raw: RawRow): BuiltRecord {
     const decoded = decodeRow(raw, this.job.header, this.job.options.delimiter);
     if (!decoded.ok) return { ok: false, reason: decoded.reason, detail: decoded.detail };
-    const value = this.encodeValue(decoded);
+    let value: string | Buffer;
+    if (this.typed) {
+      const t = this.typed(decoded.fields);
+      if (!t.ok) {
+        return {
+          ok: false,
+          reason: TYPE_MISMATCH,
+          detail: mismatchDetail(t, raw, this.job.options.delimiter),
+        };
+      }
+      value = t.value;
+    } else {
+      value = this.encodeValue(decoded);
+    }
     const key = this.keyIndex >= 0 ? (decoded.fields[this.keyIndex] ?? null) : null;
     const rowStr = String(raw.row);
     const offStr = String(raw.nextOffset);

@@ -83,9 +83,9 @@ export class TransactionWriter {
   }
 
   /** Takes `raw` as a bad row of this transaction (`reason` is the rejects file's reason column). */
-  reject(raw: RawRow, reason: string): void {
+  reject(raw: RawRow, reason: string, detail = ''): void {
     if (this.rejectLines.length === 0) this.rejectFirstRow = raw.row;
-    this.rejectLines.push(rejectLine(raw.row, raw.offset, reason, raw.bytes));
+    this.rejectLines.push(rejectLine(raw.row, raw.offset, reason, raw.bytes, detail));
     this.advance(raw);
   }
 

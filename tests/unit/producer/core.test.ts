@@ -14,7 +14,7 @@ describe('producer core', () => {
     // Assess
     expect(outcome).toEqual({ kind: 'completed', status: 'COMPLETED', rows: 10 });
     expect(kafka.rows()).toEqual(range(1, 10));
-    expect(JSON.parse(kafka.log[0]!.value)).toEqual({ id: '1', name: 'name-1' });
+    expect(JSON.parse(String(kafka.log[0]!.value))).toEqual({ id: '1', name: 'name-1' });
     expect(Number(kafka.log[9]!.headers['rowstream-offset'])).toBe(csv.length);
     expect(kafka.log[2]!.headers['rowstream-source']).toBe('s3://b/inbound/x.csv');
     expect(kafka.commits).toBe(3); // 4 + 4 + 2 rows
