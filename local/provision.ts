@@ -58,6 +58,11 @@ export interface ProvisionInput {
   readonly region: string;
   readonly endpoint: string;
   readonly brokers: readonly string[];
+  /**
+   * The Glue Schema Registry to use (created when missing); default `rowstream-<stage>-schemas`.
+   * Throwaway test stages share one: Glue (and moto) allow 10 registries per account and Region.
+   */
+  readonly schemaRegistry?: string;
   /** Receives one line per resource ensured; silent by default. */
   readonly log?: (line: string) => void;
 }
@@ -588,7 +593,7 @@ export async function provision(input: ProvisionInput): Promise<StackOutputs> {
     }
     log(`${defs.length} alarms (${defs.map((d) => d.id).join(', ')})`);
 
-    const registry = registryNameFor(stage);
+    const registry = input.schemaRegistry ?? registryNameFor(stage);
     await ensureRegistry(endpoint, region, registry);
     log(`schema registry ${registry}`);
 
@@ -608,6 +613,7 @@ export async function provision(input: ProvisionInput): Promise<StackOutputs> {
       rules,
       schedules,
       kafka: { brokers: [...input.brokers] },
+      schemaRegistry: registry,
     };
   } catch (error) {
     if (error instanceof ProvisionError) throw error;

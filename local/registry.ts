@@ -11,12 +11,17 @@ export async function ensureRegistry(endpoint: string, region: string, name: str
     await glue.send(new GetRegistryCommand({ RegistryId: { RegistryName: name } }));
   } catch (e) {
     if ((e as { name?: string }).name !== 'EntityNotFoundException') throw e;
-    await glue.send(
-      new CreateRegistryCommand({
-        RegistryName: name,
-        Description: 'Kafka record schemas written by rowstream',
-      }),
-    );
+    try {
+      await glue.send(
+        new CreateRegistryCommand({
+          RegistryName: name,
+          Description: 'Kafka record schemas written by rowstream',
+        }),
+      );
+    } catch (create) {
+      // Test stages share a registry and provision in parallel: another one just created it.
+      if ((create as { name?: string }).name !== 'AlreadyExistsException') throw create;
+    }
   } finally {
     glue.destroy();
   }

@@ -54,7 +54,7 @@ export function Pipeline({ stack, app }: StackContext) {
   const settings = settingsOf(app);
   const names = resourceNames(app.stage);
   const { bus, archive, queues, rules } = use(Bus);
-  const { bucket, tables, schemaArns } = use(Storage);
+  const { bucket, tables, schemaArns, registryName } = use(Storage);
   const { topics, key } = use(Monitoring);
 
   // The same variables the local runner sets (topology's serviceEnvironment), from the constructs.
@@ -113,6 +113,7 @@ export function Pipeline({ stack, app }: StackContext) {
       ]),
     ),
     kafka: { brokers: settings.kafka.brokers ? [settings.kafka.brokers] : [] },
+    schemaRegistry: registryName,
   };
   const baseEnv = {
     ...serviceEnvironment(outputs),

@@ -133,15 +133,21 @@ export function Storage({ stack, app }: StackContext) {
   });
 
   // The Glue Schema Registry of the stage's Avro record schemas (`<topic>-value`): the planner
-  // registers, the producer reads by version id, consumers get the read-only policy below.
-  const registryName = registryNameFor(app.stage);
-  const registry = new glue.CfnRegistry(stack, 'Schemas', {
-    name: registryName,
-    description: 'Kafka record schemas written by rowstream',
-  });
-  registry.applyRemovalPolicy(removalPolicy);
+  // registers, the producer reads by version id, consumers get the read-only policy below. A stage
+  // may name an existing registry instead (ROWSTREAM_SCHEMA_REGISTRY): AWS allows 10 registries per
+  // account and Region by default, so one per development stage runs out.
+  const registryName = settings.schemaRegistry ?? registryNameFor(app.stage);
+  let registryArn = `arn:${stack.partition}:glue:${stack.region}:${stack.account}:registry/${registryName}`;
+  if (!settings.schemaRegistry) {
+    const registry = new glue.CfnRegistry(stack, 'Schemas', {
+      name: registryName,
+      description: 'Kafka record schemas written by rowstream',
+    });
+    registry.applyRemovalPolicy(removalPolicy);
+    registryArn = registry.attrArn;
+  }
   const schemaArns = [
-    registry.attrArn,
+    registryArn,
     `arn:${stack.partition}:glue:${stack.region}:${stack.account}:schema/${registryName}/*`,
   ];
   const schemaReaders = new iam.ManagedPolicy(stack, 'SchemaReaders', {
@@ -166,5 +172,5 @@ export function Storage({ stack, app }: StackContext) {
     SchemaRegistry: registryName,
     SchemaReadersPolicyArn: schemaReaders.managedPolicyArn,
   });
-  return { bucket, tables, runbooks, schemaArns };
+  return { bucket, tables, runbooks, schemaArns, registryName };
 }

@@ -118,6 +118,15 @@ export const DeployEnv = z
     ROWSTREAM_REJECTED_EXPIRE_DAYS: int(90),
     ROWSTREAM_MONTHLY_BUDGET_USD: z.coerce.number().positive().default(50),
     ROWSTREAM_LOG_RETENTION_DAYS: int(30),
+    /**
+     * An existing Glue Schema Registry to use instead of creating `rowstream-<stage>-schemas`. AWS
+     * allows 10 registries per account and Region by default, so development stages sharing one
+     * account share one registry (their `<topic>-value` schemas are then shared too).
+     */
+    ROWSTREAM_SCHEMA_REGISTRY: z
+      .string()
+      .regex(/^[a-zA-Z0-9-_$#.]{1,255}$/, 'a Glue registry name (letters, digits, - _ $ # .)')
+      .optional(),
   })
   .superRefine((s, ctx) => {
     if (s.ROWSTREAM_PRODUCER_MIN_TASKS > s.ROWSTREAM_PRODUCER_MAX_TASKS) {
@@ -210,6 +219,8 @@ export interface DeploySettings {
   readonly lifecycle: { readonly rejectedExpireDays: number; readonly inboundExpireDays: number };
   readonly monthlyBudgetUsd: number;
   readonly logRetentionDays: number;
+  /** An existing registry to use; null = create `rowstream-<stage>-schemas` with the stage. */
+  readonly schemaRegistry: string | null;
 }
 
 export class DeploySettingsError extends Error {
@@ -265,6 +276,7 @@ export function loadDeploySettings(env: NodeJS.ProcessEnv): DeploySettings {
     },
     monthlyBudgetUsd: s.ROWSTREAM_MONTHLY_BUDGET_USD,
     logRetentionDays: s.ROWSTREAM_LOG_RETENTION_DAYS,
+    schemaRegistry: s.ROWSTREAM_SCHEMA_REGISTRY ?? null,
   };
 }
 

@@ -10,6 +10,13 @@ export function uniqueStage(prefix = 't'): string {
 }
 
 /**
+ * The one Glue Schema Registry every throwaway test stage uses: Glue, and moto like it, allow 10
+ * registries per account and Region, and a test run provisions dozens of stages. Their topics are
+ * unique per stage, so their `<topic>-value` schemas never meet.
+ */
+export const TEST_SCHEMA_REGISTRY = 'rowstream-tests-schemas';
+
+/**
  * Fails fast, with what to do, when the local stack is not running: every integration test file
  * calls it first (in beforeAll), so a missing stack is one clear message, not 50 timeouts.
  */
@@ -39,7 +46,13 @@ export async function freshStack(
   prefix = 't',
 ): Promise<{ outputs: StackOutputs; env: Record<string, string> }> {
   const { endpoint, brokers } = await requireLocalStack();
-  const outputs = await provision({ stage: uniqueStage(prefix), region: LOCAL_REGION, endpoint, brokers });
+  const outputs = await provision({
+    stage: uniqueStage(prefix),
+    region: LOCAL_REGION,
+    endpoint,
+    brokers,
+    schemaRegistry: TEST_SCHEMA_REGISTRY,
+  });
   const env: Record<string, string> = {
     ...serviceEnvironment(outputs),
     // What the local runner sets for the local stage: any topic but Kafka's internal ones.

@@ -39,6 +39,7 @@ export function testSettings(overrides: Partial<DeploySettings> = {}): DeploySet
     lifecycle: { rejectedExpireDays: 90, inboundExpireDays: 30 },
     monthlyBudgetUsd: 50,
     logRetentionDays: 30,
+    schemaRegistry: null,
     ...overrides,
   };
 }

@@ -334,6 +334,8 @@ export interface StackOutputs {
     { name: string; expression: string; everySeconds: number; service: ServiceName }
   >;
   readonly kafka: { readonly brokers: readonly string[] };
+  /** The Glue Schema Registry of the stage's Avro record schemas. */
+  readonly schemaRegistry: string;
 }
 
 /**
@@ -357,6 +359,9 @@ export function serviceEnvironment(outputs: StackOutputs): Record<string, string
     KAFKA_BROKERS: outputs.kafka.brokers.join(','),
     AWS_REGION: outputs.region,
   };
+  // Absent from a .local/stack.json written before the registry was an output: the services then
+  // derive `rowstream-<stage>-schemas`, which is what that stack provisioned.
+  if (outputs.schemaRegistry) env.ROWSTREAM_SCHEMA_REGISTRY = outputs.schemaRegistry;
   if (outputs.endpoint) env.AWS_ENDPOINT_URL = outputs.endpoint;
   return env;
 }

@@ -261,6 +261,38 @@ describe('SCRAM with a customer managed key', () => {
   );
 });
 
+describe('a shared schema registry (ROWSTREAM_SCHEMA_REGISTRY)', () => {
+  it(
+    'creates no registry of its own: grants and every service environment name the existing one',
+    async () => {
+      const own = await synth('dev');
+      expect(all(own, 'AWS::Glue::Registry').map((r) => r.props.Name)).toEqual(['rowstream-dev-schemas']);
+      const s = await synth('devb', testSettings({ schemaRegistry: 'team-dev-schemas' }));
+      expect(all(s, 'AWS::Glue::Registry')).toHaveLength(0);
+      const producerEnv = envOf(containerOf(s));
+      expect(producerEnv.ROWSTREAM_SCHEMA_REGISTRY).toBe('team-dev-schemas');
+      expect(fnOf(s, 'planner').props.Environment.Variables.ROWSTREAM_SCHEMA_REGISTRY).toBe(
+        'team-dev-schemas',
+      );
+      const grants = JSON.stringify(all(s, 'AWS::IAM::Policy').map((p) => p.props.PolicyDocument));
+      expect(grants).toContain(':registry/team-dev-schemas');
+      expect(grants).toContain(':schema/team-dev-schemas/*');
+      expect(grants).not.toContain('rowstream-devb-schemas');
+      expect(() =>
+        loadDeploySettings({
+          ROWSTREAM_VPC_ID: 'vpc-0abc',
+          ROWSTREAM_PRIVATE_SUBNET_IDS: 'subnet-0a',
+          ROWSTREAM_AVAILABILITY_ZONES: 'eu-west-1a',
+          ROWSTREAM_KAFKA_AUTH: 'none',
+          ROWSTREAM_KAFKA_BROKERS: 'b:9092',
+          ROWSTREAM_SCHEMA_REGISTRY: 'no spaces',
+        }),
+      ).toThrow(/ROWSTREAM_SCHEMA_REGISTRY: a Glue registry name/);
+    },
+    SYNTH_TIMEOUT_MS * 2,
+  );
+});
+
 describe('deploy settings (topics, scaling, renamed settings)', () => {
   const network = {
     ROWSTREAM_VPC_ID: 'vpc-0abc',

@@ -292,6 +292,7 @@ describe('provisioning', () => {
       region: outputs.region,
       endpoint: outputs.endpoint!,
       brokers: outputs.kafka.brokers,
+      schemaRegistry: outputs.schemaRegistry,
     });
     expect(again).toEqual(outputs);
     const queuesAfter = await aws.sqs.send(

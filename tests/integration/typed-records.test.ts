@@ -22,7 +22,6 @@ import type { JobRecord } from '../../services/shared/jobs.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 import { BufferedMetrics, MemorySink } from '../../services/shared/metrics.ts';
 import { serviceRuntime } from '../../services/shared/runtime.ts';
-import { registryNameFor } from '../../services/shared/schema/registry.ts';
 import {
   type ProducerProcess,
   REPO,
@@ -257,7 +256,7 @@ describe('typed records', () => {
     });
     const registered = await glue.send(
       new GetSchemaVersionCommand({
-        SchemaId: { RegistryName: registryNameFor(outputs.stage), SchemaName: `${topic}-value` },
+        SchemaId: { RegistryName: outputs.schemaRegistry, SchemaName: `${topic}-value` },
         SchemaVersionNumber: { LatestVersion: true },
       }),
     );
