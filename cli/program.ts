@@ -371,12 +371,24 @@ export function buildProgram(output?: OutputConfiguration): Command {
         throw new EnvironmentError('no Kafka brokers known: set KAFKA_BROKERS');
       const { kafkaConnectionFor, readTopic } = await import('./topic.ts');
       const { avroDecoder } = await import('./topic-avro.ts');
-      await readTopic(kafkaConnectionFor(target), name, {
-        limit: opts.limit,
-        job: opts.job,
-        follow: Boolean(opts.follow),
-        decode: avroDecoder(clientsFor(target).glue, target.stage),
-      });
+      // --follow ends on Ctrl-C or SIGTERM: the reader closes its connections and the count is printed.
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const n = await readTopic(kafkaConnectionFor(target), name, {
+          limit: opts.limit,
+          job: opts.job,
+          follow: Boolean(opts.follow),
+          decode: avroDecoder(clientsFor(target).glue, target.stage),
+          signal: stop.signal,
+        });
+        console.error(`${n} record${n === 1 ? '' : 's'} of ${name}, read_committed`);
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
     });
 
   program

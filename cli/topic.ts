@@ -1,12 +1,11 @@
-import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
 import {
   type KafkaConnection,
   KafkaConnectionEnv,
   kafkaConnectionFrom,
-  kafkajsConnectionOptions,
   plaintextConnection,
+  platformaticConnectionOptions,
 } from '../services/producer/adapters/kafka-connection.ts';
+import { committedRecords } from '../services/shared/kafka-committed.ts';
 import { EnvironmentError, type Target } from './context.ts';
 
 /**
@@ -31,8 +30,11 @@ export function kafkaConnectionFor(
 
 /**
  * Prints records of a topic from the beginning, read_committed (what a downstream consumer would see),
- * with the rowstream headers. A throwaway consumer group, so nothing is committed for anyone else.
- * The connection (TLS, SCRAM, MSK IAM) is the producer's: see kafkaConnectionFor in cli/program.ts.
+ * with the rowstream headers, then stops at the end the topic had when it started (`follow`: keeps
+ * printing new records until interrupted). The read_committed rule is applied from the log itself
+ * (services/shared/kafka-committed.ts): kafkajs's own filter hands out the records of an aborted
+ * transaction when two transactions on a partition are aborted in the opposite order of their starts.
+ * No consumer group offsets are committed. The connection (TLS, SCRAM, MSK IAM) is the producer's.
  */
 export async function readTopic(
   connection: KafkaConnection,
@@ -41,60 +43,35 @@ export async function readTopic(
     limit: number;
     job?: string | undefined;
     follow: boolean;
-    idleMs?: number;
     /** Turns a binary value (Avro) into something printable; null: print the value as text. */
     decode?: (value: Buffer) => Promise<Record<string, unknown> | null>;
+    signal?: AbortSignal;
+    print?: (line: string) => void;
   },
 ): Promise<number> {
-  const kafka = new Kafka({
-    clientId: 'rowstream-cli',
-    ...kafkajsConnectionOptions(connection),
-    logLevel: logLevel.NOTHING,
-  });
-  const consumer = kafka.consumer({ groupId: `rowstream-cli-${randomUUID()}`, readUncommitted: false });
-  await consumer.connect();
+  const print = opts.print ?? ((line: string) => console.log(line));
   let printed = 0;
-  let lastAt = Date.now();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    const done = new Promise<void>((resolve) => {
-      void consumer.run({
-        eachMessage: async ({ partition, message }) => {
-          lastAt = Date.now();
-          if (printed >= opts.limit) return;
-          const headers = Object.fromEntries(
-            Object.entries(message.headers ?? {}).map(([k, v]) => [k, v?.toString() ?? '']),
-          );
-          if (opts.job && headers['rowstream-job'] !== opts.job) return;
-          printed++;
-          const decoded = message.value && opts.decode ? await opts.decode(message.value) : null;
-          console.log(
-            JSON.stringify({
-              partition,
-              offset: message.offset,
-              key: message.key?.toString() ?? null,
-              row: headers['rowstream-row'] ? Number(headers['rowstream-row']) : null,
-              job: headers['rowstream-job'] ?? null,
-              ...(decoded ?? { value: message.value?.toString() ?? null }),
-            }),
-          );
-          if (printed >= opts.limit) resolve();
-        },
-      });
-    });
-    // Without --follow, stop once the topic has been quiet for a moment (the end is reached).
-    const idle = new Promise<void>((resolve) => {
-      if (opts.follow) return;
-      const timer = setInterval(() => {
-        if (Date.now() - lastAt > (opts.idleMs ?? 5000)) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 250);
-    });
-    await Promise.race([done, idle]);
-  } finally {
-    await consumer.disconnect();
+  if (opts.limit <= 0) return 0;
+  const records = committedRecords(platformaticConnectionOptions(connection), topic, {
+    follow: opts.follow,
+    clientId: 'rowstream-cli',
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  for await (const r of records) {
+    if (opts.job && r.headers['rowstream-job'] !== opts.job) continue;
+    const decoded = r.bytes.length > 0 && opts.decode ? await opts.decode(r.bytes) : null;
+    print(
+      JSON.stringify({
+        partition: r.partition,
+        offset: r.offset,
+        key: r.key,
+        row: r.headers['rowstream-row'] ? Number(r.headers['rowstream-row']) : null,
+        job: r.headers['rowstream-job'] ?? null,
+        ...(decoded ?? { value: r.bytes.length > 0 ? r.value : null }),
+      }),
+    );
+    printed++;
+    if (printed >= opts.limit) break;
   }
   return printed;
 }

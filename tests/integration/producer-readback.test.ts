@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -5,6 +6,7 @@ import { platformaticKafka } from '../../services/producer/adapters/kafka-platfo
 import type { JobProducer, OutRecord } from '../../services/producer/ports.ts';
 import { readTopic } from '../../testkit/producer.ts';
 import { requireLocalStack } from '../../testkit/stack.ts';
+import { BIN, REPO_ROOT, runCli } from './cli-harness.ts';
 
 /**
  * The long fault run's 2,002 "duplicated" rows: after a broker restart two jobs on one partition
@@ -103,5 +105,85 @@ describe('reading a topic back after interleaved aborted transactions', () => {
     expect(byJob('job-a')).toEqual(expected);
     expect(byJob('job-b')).toEqual(expected);
     expect(records).toHaveLength(600);
-  }, 60_000);
+
+    // `rowstream topic read`, what an operator checks a topic with, reads the same log the same way.
+    const all = await runCli(['topic', 'read', topic, '--limit', '10000'], process.env, 60_000);
+    expect(all.code, all.stderr).toBe(0);
+    const lines = all.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { job: string; row: number; value: string; offset: string });
+    expect(lines).toHaveLength(600);
+    expect(lines.filter((l) => l.job === 'job-a').map((l) => l.row)).toEqual(expected);
+    expect(lines.filter((l) => l.job === 'job-b').map((l) => l.row)).toEqual(expected);
+    expect(JSON.parse(lines[0]!.value)).toEqual({ job: 'job-a', row: 1 });
+    expect(all.stderr).toContain(`600 records of ${topic}, read_committed`);
+    const one = await runCli(
+      ['topic', 'read', topic, '--job', 'job-b', '--limit', '150'],
+      process.env,
+      60_000,
+    );
+    expect(one.code, one.stderr).toBe(0);
+    const rowsB = one.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { job: string; row: number }).row);
+    expect(rowsB).toEqual(expected.slice(0, 150));
+  }, 120_000);
+
+  it('topic read --follow prints records committed after it started, never an aborted one, and stops on SIGTERM', async () => {
+    // Prepare: an empty topic and a reader following it.
+    const topic = `it-follow-${randomBytes(3).toString('hex')}`;
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
+    await admin.disconnect();
+    const child = spawn(process.execPath, [BIN, 'topic', 'read', topic, '--follow', '--limit', '1000'], {
+      cwd: REPO_ROOT,
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString('utf8');
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString('utf8');
+    });
+    const closed = new Promise<number | null>((r) => child.once('close', r));
+    const lineCount = () => stdout.split('\n').filter(Boolean).length;
+    const waitFor = async (n: number) => {
+      const deadline = Date.now() + 30_000;
+      while (lineCount() < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    };
+
+    // Act: an aborted transaction, then two committed ones, while the reader waits.
+    await new Promise((r) => setTimeout(r, 2000));
+    const p = await port().openJob('job-f', topic, { partitions: 2, partition: 1, keyed: false });
+    opened.push(p);
+    await p.begin();
+    await p.send(rows('job-f', 1, 50));
+    await p.abort();
+    await p.begin();
+    await p.send(rows('job-f', 1, 50));
+    await p.commit();
+    await waitFor(50);
+    await p.begin();
+    await p.send(rows('job-f', 51, 80));
+    await p.commit();
+    await waitFor(80);
+    child.kill('SIGTERM');
+    const code = await closed;
+
+    // Assess
+    expect(code, stderr).toBe(0);
+    const got = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { row: number; partition: number });
+    expect(got.map((l) => l.row)).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
+    expect(new Set(got.map((l) => l.partition))).toEqual(new Set([1]));
+    expect(stderr).toContain(`80 records of ${topic}, read_committed`);
+  }, 120_000);
 });
