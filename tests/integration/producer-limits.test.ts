@@ -74,6 +74,9 @@ describe("the topic's max.message.bytes", () => {
     expect(rejected).toEqual([
       `${big},${Buffer.byteLength(lines.slice(0, big).join('\n')) + 1},MESSAGE_TOO_LARGE`,
     ]);
+    // The reason says which limit: the topic's own max.message.bytes, as the producer learnt it.
+    const detail = text.trim().split('\n')[1] ?? '';
+    expect(detail).toMatch(new RegExp(`exceeds \\d+ \\(topic ${topic} max\\.message\\.bytes \\d+\\)`));
     // ...and every other row is on the topic once, in order, with its value.
     expect(
       await checkJobRows(stage.outputs.kafka.brokers, topic, job.jobId, rows, {
