@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { Aws, CfnOutput, Duration, type Stack } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -15,6 +16,8 @@ import { useProject } from 'sst/project.js';
 import { CATALOG } from '../events/catalog.ts';
 import { functionName } from '../monitoring/alarms.ts';
 import { METRIC_NAMESPACE } from '../monitoring/metrics.ts';
+import type { InventoryDefinition } from '../services/dims-publisher/definition.ts';
+import { loadDefinition } from '../services/dims-publisher/settings.ts';
 import {
   PREFIXES,
   physicalName,
@@ -130,6 +133,7 @@ export function Pipeline({ stack, app }: StackContext) {
     topicArns: TOPICS.map((t) => topics[t.name].topicArn),
     alertsKeyArn: key.keyArn,
     schemaArns,
+    inventory: loadDefinition(join(useProject().paths.root, INVENTORY_DEFINITION)),
   };
 
   // ---- Lambda functions -------------------------------------------------------------------------
@@ -234,9 +238,12 @@ export function Pipeline({ stack, app }: StackContext) {
   return { functions, ...producer };
 }
 
+/** The inventory definition dims-publisher reads: its IAM list grants are derived from it. */
+export const INVENTORY_DEFINITION = 'inventory/metrics.yaml';
+
 /** Files a function reads at run time (paths from the repository root), copied beside its bundle. */
 export const RUNTIME_FILES: Partial<Record<ServiceName, readonly string[]>> = {
-  'dims-publisher': ['inventory/metrics.yaml'],
+  'dims-publisher': [INVENTORY_DEFINITION],
 };
 
 /** Where undeliverable schedule events go (the same DLQ as the bus rules' targets). */
@@ -583,6 +590,8 @@ export interface PermissionRefs {
   readonly alertsKeyArn: string;
   /** The schema registry and its schemas. */
   readonly schemaArns: readonly string[];
+  /** The inventory definition dims-publisher ships with (RUNTIME_FILES): the prefixes it lists. */
+  readonly inventory: Pick<InventoryDefinition, 'prefixes' | 'oldestUnprocessed'>;
 }
 
 export interface Grant {
@@ -593,6 +602,18 @@ export interface Grant {
 }
 
 const objects = (r: PermissionRefs, prefix: string) => `${r.bucketArn}/${prefix}*`;
+/** A list action on the bucket, only for requests whose prefix is under one of `prefixes`. */
+const listUnder = (
+  r: PermissionRefs,
+  sid: string,
+  actions: readonly string[],
+  prefixes: readonly string[],
+): Grant => ({
+  sid,
+  actions,
+  resources: [r.bucketArn],
+  conditions: { StringLike: { 's3:prefix': prefixes.map((p) => `${p}*`) } },
+});
 const tableAndIndexes = (r: PermissionRefs, t: 'jobs' | 'counts' | 'state') => [
   r.tableArn(t),
   `${r.tableArn(t)}/index/*`,
@@ -622,14 +643,10 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
           ],
           resources: [objects(r, PREFIXES.inbound)],
         },
-        {
-          // Not called by the code: without it S3 answers 403, not 404, for a missing key, and a vanished
-          // object would cycle to the DLQ instead of becoming a JobRejected. Only where it reads.
-          sid: 'MissingObjectsAre404',
-          actions: ['s3:ListBucket'],
-          resources: [r.bucketArn],
-          conditions: { StringLike: { 's3:prefix': [`${PREFIXES.inbound}*`] } },
-        },
+        // Not called by the code: without it S3 answers 403, not 404, for a missing key, and a vanished
+        // object would cycle to the DLQ instead of becoming a JobRejected. Only where it reads (S3
+        // checks it with the requested key as s3:prefix).
+        listUnder(r, 'MissingObjectsAre404', ['s3:ListBucket'], [PREFIXES.inbound]),
         {
           sid: 'CountsAndJobs',
           actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
@@ -668,12 +685,15 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
           actions: ['s3:PutObject', 's3:DeleteObject'],
           resources: [objects(r, PREFIXES.rejected)],
         },
-        {
-          sid: 'ListRejectParts',
-          actions: ['s3:ListBucket'],
-          resources: [r.bucketArn],
-          conditions: { StringLike: { 's3:prefix': [`${PREFIXES.rejected}*`] } },
-        },
+        // rejected/: the code lists the reject parts of a job. inbound/: not listed by the code, but
+        // without it a source deleted under the job answers 403, not 404, and would look like an
+        // access error (services/producer/adapters/object-reader-s3.ts tells the two apart).
+        listUnder(
+          r,
+          'ListRejectPartsAndMissingSourcesAre404',
+          ['s3:ListBucket'],
+          [PREFIXES.rejected, PREFIXES.inbound],
+        ),
         {
           sid: 'Jobs',
           actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
@@ -721,8 +741,19 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
       ];
     case 'dims-publisher':
       return [
-        // Objects and bytes per prefix; versions count too (a versioned bucket bills every version).
-        { sid: 'ListData', actions: ['s3:ListBucket', 's3:ListBucketVersions'], resources: [r.bucketArn] },
+        // Objects and bytes of each prefix of the inventory definition (ListObjectsV2), and the latest
+        // versions under its oldest-unprocessed prefix (ListObjectVersions): nothing else in the bucket.
+        listUnder(r, 'ListInventoryPrefixes', ['s3:ListBucket'], r.inventory.prefixes),
+        ...(r.inventory.oldestUnprocessed
+          ? [
+              listUnder(
+                r,
+                'ListUnprocessedVersions',
+                ['s3:ListBucketVersions'],
+                [r.inventory.oldestUnprocessed.prefix],
+              ),
+            ]
+          : []),
         {
           sid: 'Jobs',
           actions: ['dynamodb:Query', 'dynamodb:BatchGetItem'],

@@ -1,10 +1,12 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: CloudFormation templates are untyped JSON, walked by shape.
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { functionName } from '../../monitoring/alarms.ts';
-import { MSK_PRODUCER_ACTIONS } from '../../stacks/Pipeline.ts';
+import { loadDefinition } from '../../services/dims-publisher/settings.ts';
+import { INVENTORY_DEFINITION, MSK_PRODUCER_ACTIONS } from '../../stacks/Pipeline.ts';
 import { SYNTH_TIMEOUT_MS, type Synthesized, synth } from '../../testkit/synth.ts';
 import { resourceNames, type ServiceName } from '../../topology/topology.ts';
-import { COMMAND_ACTIONS, compareActions, neededActions, serviceExists } from './sdk-calls.ts';
+import { COMMAND_ACTIONS, compareActions, neededActions, ROOT, serviceExists } from './sdk-calls.ts';
 
 /**
  * Least privilege, proven: the actions each service's role is granted must equal the actions its code
@@ -55,6 +57,7 @@ const NOT_SDK_CALLS: Partial<Record<ServiceName, readonly string[]>> = {
 interface Statement {
   readonly actions: readonly string[];
   readonly resources: readonly unknown[];
+  readonly conditions?: Record<string, Record<string, unknown>>;
 }
 
 const list = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
@@ -72,7 +75,11 @@ function roleStatements(s: Synthesized, roleId: string): { statements: Statement
   const statements = docs.flatMap((d: any) =>
     list(d.Statement)
       .filter((st: any) => st.Effect === 'Allow')
-      .map((st: any) => ({ actions: list<string>(st.Action), resources: list(st.Resource) })),
+      .map((st: any) => ({
+        actions: list<string>(st.Action),
+        resources: list(st.Resource),
+        ...(st.Condition ? { conditions: st.Condition } : {}),
+      })),
   );
   return { statements, managed: list(role!.props.ManagedPolicyArns) };
 }
@@ -147,6 +154,46 @@ describe('IAM: each service gets exactly the actions its code calls', () => {
     );
     expect(unused, `${service} is granted these but never calls them`).toEqual([]);
   });
+
+  /** The s3:prefix values (StringLike) of a service's statements granting `action`, one list per statement. */
+  const listPrefixes = (service: ServiceName, action: string): string[][] =>
+    roleStatements(s, serviceRoleId(s, service))
+      .statements.filter((st) => st.actions.includes(action))
+      .map((st) => list<string>(st.conditions?.StringLike?.['s3:prefix'] as string | string[] | undefined));
+
+  it.each(SERVICES)('%s: lists the bucket only under prefixes, never the whole bucket', (service) => {
+    for (const action of ['s3:ListBucket', 's3:ListBucketVersions']) {
+      for (const prefixes of listPrefixes(service, action)) {
+        expect(prefixes.length, `${service} ${action} without an s3:prefix condition`).toBeGreaterThan(0);
+        for (const p of prefixes) expect(p, `${service} ${action}`).toMatch(/^[a-z]+\/\*$/);
+      }
+    }
+  });
+
+  it('dims-publisher lists exactly the prefixes of its inventory definition', () => {
+    const definition = loadDefinition(join(ROOT, INVENTORY_DEFINITION));
+    expect(listPrefixes('dims-publisher', 's3:ListBucket').flat().sort()).toEqual(
+      definition.prefixes.map((p) => `${p}*`).sort(),
+    );
+    expect(listPrefixes('dims-publisher', 's3:ListBucketVersions').flat()).toEqual(
+      definition.oldestUnprocessed ? [`${definition.oldestUnprocessed.prefix}*`] : [],
+    );
+  });
+
+  it.each(SERVICES)(
+    '%s: may list every prefix it reads objects from (a missing key is 404, not 403)',
+    (service) => {
+      const { statements } = roleStatements(s, serviceRoleId(s, service));
+      const read = statements
+        .filter((st) => st.actions.includes('s3:GetObject'))
+        .flatMap((st) => st.resources.map((r) => JSON.stringify(r).match(/\/([a-z]+\/)\*"/)?.[1]))
+        .filter((p): p is string => p !== undefined);
+      if (service === 'planner' || service === 'producer')
+        expect(read, `${service} reads objects`).not.toEqual([]);
+      const listable = listPrefixes(service, 's3:ListBucket').flat();
+      for (const prefix of read) expect(listable, `${service} reads ${prefix}`).toContain(`${prefix}*`);
+    },
+  );
 
   it('grants `*` resources only where AWS requires them, and never a `*` action', () => {
     for (const r of s.resources.filter((x) => x.type === 'AWS::IAM::Policy')) {

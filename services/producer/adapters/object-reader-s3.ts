@@ -52,8 +52,9 @@ export function s3Reader(s3: S3Client): ObjectReader {
 }
 
 /**
- * HEAD has no body, so S3 answers 404 with no error code; a delete marker's version answers 405; without
- * s3:ListBucket a missing key answers 403 (as the planner reads it: services/planner/adapters).
+ * HEAD has no body, so S3 answers 404 with no error code; a delete marker's version answers 405. The
+ * task role may list inbound/ (stacks/Pipeline.ts), so a missing key answers 404: a 403 is a real access
+ * error (a policy, a key) and is thrown, not mistaken for a deleted source.
  */
 function isNotFound(e: unknown): boolean {
   const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -61,7 +62,6 @@ function isNotFound(e: unknown): boolean {
   return (
     ['NotFound', 'NoSuchKey', 'NoSuchVersion', 'MethodNotAllowed'].includes(err.name ?? '') ||
     status === 404 ||
-    status === 405 ||
-    status === 403
+    status === 405
   );
 }
