@@ -1,6 +1,6 @@
 /**
  * `npm run bench:producer [-- --rows 1000000,10000000 --encoders fast,library --tx 50000
- *   --inflight 1,5 --headers full,compact --repeat 3 --metrics-compare none]`
+ *   --inflight 1,5 --headers full,compact --formats json,typed-json,avro --repeat 3 --metrics-compare none]`
  *
  * End-to-end producer throughput on the local stack: the CSV is an object in moto, the clock runs from
  * the JobStarted message to the job's COMPLETED record (all rows acknowledged by the broker inside
@@ -9,7 +9,10 @@
  * encoder (`fast`, the default) and/or the library's per-message path (`library`); `--inflight` and
  * `--headers` run each combination of produce requests in flight and record format, each right after
  * its own kcat run (`--repeat` rounds), printing the load average with each pair; the label names the
- * @platformatic/kafka version, so runs before and after an upgrade line up. Also peak RSS of the producer process, metrics on vs off, and how far the ETA at 10%, 50%
+ * @platformatic/kafka version, so runs before and after an upgrade line up. `--formats`: the record
+ * values, untyped JSON (the default), typed JSON and Avro in the Glue Schema Registry wire format (a
+ * schema inferred from the rows, registered in the stage's registry, as the planner does); each run
+ * also reads its topic back and reports value bytes per row. Also peak RSS of the producer process, metrics on vs off, and how far the ETA at 10%, 50%
  * and 90% was from the real finish. Installs kcat with apt-get when it is missing (Debian package kcat).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -17,9 +20,14 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import type { JobSchema } from '../events/catalog.ts';
 import { awsClients } from '../services/shared/aws.ts';
+import { committedRecords } from '../services/shared/kafka-committed.ts';
+import { avroDefinition } from '../services/shared/schema/definition.ts';
+import { inferColumns } from '../services/shared/schema/infer.ts';
+import { glueRegistry } from '../services/shared/schema/registry-glue.ts';
 import { getJob, REPO, sendJobStarted, startProducer, uploadJob } from '../testkit/producer.ts';
-import { writeRowsFile } from '../testkit/rows.ts';
+import { ROWS_HEADER, rowValue, writeRowsFile } from '../testkit/rows.ts';
 import { freshStack } from '../testkit/stack.ts';
 
 const opts = new Command('bench:producer')
@@ -29,6 +37,7 @@ const opts = new Command('bench:producer')
   .option('--metrics-compare <encoder>', 'encoder of the metrics on/off comparison (none: skip)', 'fast')
   .option('--inflight <list>', 'comma-separated produce requests in flight (1-5)', '5')
   .option('--headers <list>', 'comma-separated record header formats: compact, full', 'compact')
+  .option('--formats <list>', 'comma-separated record values: json, typed-json, avro', 'json')
   .option('--repeat <n>', 'rounds of every variant, each paired with its own kcat run', '1')
   .parse()
   .opts<{
@@ -38,6 +47,7 @@ const opts = new Command('bench:producer')
     metricsCompare: string;
     inflight: string;
     headers: string;
+    formats: string;
     repeat: string;
   }>();
 const sizes = opts.rows.split(',').map(Number);
@@ -47,6 +57,11 @@ const txRows = opts.tx;
 // Produce requests in flight (fast encoder) and record headers: each combination is one variant.
 const inflights = opts.inflight.split(',').map(Number);
 const headerModes = opts.headers.split(',');
+type Format = 'json' | 'typed-json' | 'avro';
+const formats = opts.formats.split(',') as Format[];
+for (const f of formats) {
+  if (!['json', 'typed-json', 'avro'].includes(f)) throw new Error(`--formats: unknown format ${f}`);
+}
 const repeat = Number(opts.repeat);
 const metricsCompare = opts.metricsCompare;
 const library = `platformatic-kafka@${JSON.parse(readFileSync(join(REPO, 'node_modules/@platformatic/kafka/package.json'), 'utf8')).version}`;
@@ -75,6 +90,46 @@ interface RunResult {
   eta: { at: number; errorPercentOfRemaining: number; errorPercentOfTotal: number }[];
   /** Seconds since JobStarted when each 10% was checkpointed: shows warm-up and stalls behind ETA errors. */
   deciles?: number[];
+  /** Record value bytes per row on the topic (read back, read_committed). */
+  valueBytesPerRow?: number;
+}
+
+/**
+ * The job's schema for a format, as the planner would give it: inferred from the first 10,000 rows;
+ * for Avro registered as `<topic>-value` in the stage's registry.
+ */
+async function schemaFor(format: Format, topic: string): Promise<JobSchema | undefined> {
+  if (format === 'json') return undefined;
+  const sample = Array.from({ length: 10_000 }, (_, i) => ROWS_HEADER.map((h) => rowValue(i + 1)[h]!));
+  const definition = avroDefinition(inferColumns(ROWS_HEADER, sample));
+  if (format === 'typed-json') {
+    return {
+      source: 'inferred',
+      registry: null,
+      schemaName: null,
+      version: null,
+      versionId: null,
+      definition,
+    };
+  }
+  const registry = glueRegistry(aws.glue, outputs.schemaRegistry);
+  const r = await registry.register(`${topic}-value`, definition, 'BACKWARD');
+  return {
+    source: 'inferred',
+    registry: r.registry,
+    schemaName: r.schemaName,
+    version: r.version,
+    versionId: r.versionId,
+    definition,
+  };
+}
+
+async function valueBytesPerRow(topic: string, rows: number): Promise<number> {
+  let bytes = 0;
+  for await (const r of committedRecords({ bootstrapBrokers: [...outputs.kafka.brokers] }, topic)) {
+    bytes += r.bytes.length;
+  }
+  return Math.round((bytes / rows) * 10) / 10;
 }
 
 function rssMb(pid: number): number | null {
@@ -93,11 +148,24 @@ async function runProducer(
   rows: number,
   file: { path: string; size: number; head: Buffer },
   metrics: boolean,
-  variant: { inflight: number; headers: string } = { inflight: 5, headers: 'compact' },
+  variant: { inflight: number; headers: string; format: Format } = {
+    inflight: 5,
+    headers: 'compact',
+    format: 'json',
+  },
 ): Promise<RunResult> {
   const topic = `bench-${encoder}-${randomBytes(3).toString('hex')}`;
   const key = `inbound/bench-${rows}-${randomBytes(2).toString('hex')}.csv`;
-  const job = await uploadJob(aws.s3, outputs.bucket, key, file, { topic, totalRows: rows });
+  const uploaded = await uploadJob(aws.s3, outputs.bucket, key, file, { topic, totalRows: rows });
+  const schema = await schemaFor(variant.format, topic);
+  const job = {
+    ...uploaded,
+    options: {
+      ...uploaded.options,
+      format: variant.format === 'avro' ? ('avro' as const) : ('json' as const),
+    },
+    ...(schema ? { schema } : {}),
+  };
   const p = startProducer(
     {
       ...env,
@@ -161,6 +229,7 @@ async function runProducer(
     mbPerSecond: Math.round((file.size / 1e6 / seconds) * 10) / 10,
     peakRssMb: peak,
     eta,
+    valueBytesPerRow: await valueBytesPerRow(topic, rows),
   };
 }
 
@@ -196,20 +265,22 @@ for (const rows of sizes) {
     for (const encoder of encoders) {
       for (const inflight of encoder === 'fast' ? inflights : [1]) {
         for (const headers of headerModes) {
-          const k = runKcat(rows, path, file.size);
-          results.push(k);
-          const label = `${library}-${encoder}-inflight${inflight}-${headers}-${rows}-r${round}`;
-          const r = await runProducer(label, encoder, rows, file, true, { inflight, headers });
-          results.push(r);
-          console.log(
-            `[bench] round ${round} ${label}: ${r.rowsPerSecond} rows/s, ${r.mbPerSecond} MB/s | kcat -P ${k.rowsPerSecond} rows/s | ${(r.rowsPerSecond / k.rowsPerSecond).toFixed(2)}x kcat | peak RSS ${r.peakRssMb} MB | load ${load()} | 10%..90% at ${JSON.stringify(r.deciles)} s`,
-          );
+          for (const format of formats) {
+            const k = runKcat(rows, path, file.size);
+            results.push(k);
+            const label = `${library}-${encoder}-inflight${inflight}-${headers}-${format}-${rows}-r${round}`;
+            const r = await runProducer(label, encoder, rows, file, true, { inflight, headers, format });
+            results.push(r);
+            console.log(
+              `[bench] round ${round} ${label}: ${r.rowsPerSecond} rows/s, ${r.mbPerSecond} MB/s, ${r.valueBytesPerRow} value bytes/row | kcat -P ${k.rowsPerSecond} rows/s | ${(r.rowsPerSecond / k.rowsPerSecond).toFixed(2)}x kcat | peak RSS ${r.peakRssMb} MB | load ${load()} | 10%..90% at ${JSON.stringify(r.deciles)} s`,
+            );
+          }
         }
       }
     }
   }
   if (encoders.includes(metricsCompare as Encoder)) {
-    const variant = { inflight: inflights[0]!, headers: headerModes[0]! };
+    const variant = { inflight: inflights[0]!, headers: headerModes[0]!, format: formats[0]! };
     const on = await runProducer(
       `${library}-${metricsCompare}-${rows}-metrics`,
       metricsCompare as Encoder,
