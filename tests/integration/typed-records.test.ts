@@ -7,6 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetSchemaVersionCommand, GlueClient } from '@aws-sdk/client-glue';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -32,6 +33,7 @@ import {
 } from '../../testkit/producer.ts';
 import { freshStack } from '../../testkit/stack.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
+import { runCli } from './cli-harness.ts';
 
 let outputs: StackOutputs;
 let aws: ReturnType<typeof awsClients>;
@@ -273,5 +275,29 @@ describe('typed records', () => {
     expect(records[0]!.bytes.subarray(0, 2)).toEqual(Buffer.from([3, 0]));
     expect(checked).toEqual({ decoded: 60, rows: 60, problems: [], ids: [registered.SchemaVersionId] });
     expect((await rejectsOf(jobId)).map((r) => [r.row, r.reason])).toEqual([['61', 'TYPE_MISMATCH']]);
+
+    // `rowstream topic read` decodes the same records with the schema it fetches by version id.
+    const dir = mkdtempSync(join(REPO, '.local', 'test-logs', 'cli-'));
+    const stackFile = join(dir, 'stack.json');
+    writeFileSync(stackFile, JSON.stringify(outputs));
+    const read = await runCli(
+      ['--stack-file', stackFile, 'topic', 'read', topic, '--job', jobId, '--limit', '100'],
+      { ...process.env, ROWSTREAM_STACK_FILE: stackFile },
+      60_000,
+    );
+    expect(read.code, read.stderr).toBe(0);
+    const lines = read.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { row: number; schemaVersionId: string; value: Record<string, unknown> });
+    expect(lines.map((l) => l.row)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    expect(new Set(lines.map((l) => l.schemaVersionId))).toEqual(new Set([registered.SchemaVersionId]));
+    expect(lines[6]!.value).toMatchObject({
+      id: 7,
+      amount: '8.75',
+      paid: false,
+      name: 'name 7, "q"',
+      zip: '07',
+    });
   });
 });
