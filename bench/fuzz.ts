@@ -9,8 +9,8 @@ import { Command } from 'commander';
 import { countRegion } from '../services/planner/count.ts';
 import { RejectedObjectError } from '../services/planner/errors.ts';
 import { readHeader } from '../services/planner/header.ts';
-import { decodeRow, RowSplitter } from '../services/producer/rows.ts';
 import { SUPPORTED_DELIMITERS } from '../services/shared/csv.ts';
+import { decodeRow, RowSplitter } from '../services/shared/rows.ts';
 import { rng, trickyCsv } from '../testkit/csv.ts';
 
 const opts = new Command('bench:fuzz')

@@ -1,6 +1,6 @@
 import type { JobSchema, RecordFormat } from '../../events/catalog.ts';
 // The producer's row framing, so the sample is split exactly as the producer will split the file.
-import { decodeRow, RowSplitter } from '../producer/rows.ts';
+import { decodeRow, RowSplitter } from '../shared/rows.ts';
 import { compatibilityProblem } from '../shared/schema/avro.ts';
 import { avroDefinition, recordName, rowSchema, SchemaMismatchError } from '../shared/schema/definition.ts';
 import { inferColumns } from '../shared/schema/infer.ts';

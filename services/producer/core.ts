@@ -5,6 +5,7 @@ import type { JobCheckpoint, JobRecord } from '../shared/jobs.ts';
 import type { Log } from '../shared/logger.ts';
 import type { MetricsPort } from '../shared/metrics.ts';
 import { backoffDelay, retry } from '../shared/retry.ts';
+import { type RawRow, RowSplitter } from '../shared/rows.ts';
 import type { SchemaReaderPort } from '../shared/schema/registry.ts';
 import { type TopicPolicy, topicRefusal } from '../shared/topics.ts';
 import {
@@ -35,7 +36,6 @@ import type {
   RejectsStore,
   ScanHint,
 } from './ports.ts';
-import { type RawRow, RowSplitter } from './rows.ts';
 import { type TypedValueEncoder, typedEncoderFor } from './typed.ts';
 
 export { readAhead } from './job/read-ahead.ts';

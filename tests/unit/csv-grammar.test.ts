@@ -10,8 +10,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { countRegion, type RangeCount, RangeScanner } from '../../services/planner/count.ts';
 import { readHeader } from '../../services/planner/header.ts';
-import { decodeRow, RowSplitter } from '../../services/producer/rows.ts';
 import { countRecords, SUPPORTED_DELIMITERS } from '../../services/shared/csv.ts';
+import { decodeRow, RowSplitter } from '../../services/shared/rows.ts';
 
 const enc = (s: string) => Buffer.from(s, 'utf8');
 

@@ -1,6 +1,7 @@
 import type { JobStarted } from '../../../events/catalog.ts';
+import { decodeRow, type RawRow } from '../../shared/rows.ts';
 import type { OutRecord } from '../ports.ts';
-import { decodeRow, type RawRow, valueEncoder } from '../rows.ts';
+import { valueEncoder } from '../rows.ts';
 import { mismatchDetail, TYPE_MISMATCH, type TypedValueEncoder } from '../typed.ts';
 
 export const HEADERS = {

@@ -1,5 +1,6 @@
+import type { RawRow } from '../../shared/rows.ts';
 import type { JobProducer, OutRecord, PartitionAck } from '../ports.ts';
-import { type RawRow, rejectLine } from '../rows.ts';
+import { rejectLine } from '../rows.ts';
 
 /** Position of the last row handled (delivered or rejected). */
 export interface Position {

@@ -1,14 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { parse as parseSync } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import {
-  decodeRow,
-  type RawRow,
-  RowSplitter,
-  recordValue,
-  splitQuoted,
-  valueEncoder,
-} from '../../../services/producer/rows.ts';
+import { recordValue, valueEncoder } from '../../../services/producer/rows.ts';
+import { decodeRow, type RawRow, RowSplitter, splitQuoted } from '../../../services/shared/rows.ts';
 import { trickyCsv } from '../../../testkit/csv.ts';
 import { describeCsv } from '../../../testkit/producer.ts';
 

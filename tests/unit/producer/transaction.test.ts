@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TransactionWriter } from '../../../services/producer/job/transaction.ts';
 import type { JobProducer, OutRecord, PartitionAck } from '../../../services/producer/ports.ts';
-import type { RawRow } from '../../../services/producer/rows.ts';
+import type { RawRow } from '../../../services/shared/rows.ts';
 
 /** A producer whose sends stay in flight until the test answers them, in any order it likes. */
 class ManualProducer implements JobProducer {
