@@ -1,6 +1,7 @@
 /**
  * `npm run bench:producer [-- --rows 1000000,10000000 --encoders fast,library --tx 50000
- *   --inflight 1,5 --headers full,compact --formats json,typed-json,avro --repeat 3 --metrics-compare none]`
+ *   --inflight 1,5 --headers full,compact --formats json,typed-json,avro --runtime bundle|tsx --repeat 3
+ *   --metrics-compare none]`
  *
  * End-to-end producer throughput on the local stack: the CSV is an object in moto, the clock runs from
  * the JobStarted message to the job's COMPLETED record (all rows acknowledged by the broker inside
@@ -21,6 +22,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import type { JobSchema } from '../events/catalog.ts';
+import { buildProducer } from '../scripts/build-producer.ts';
 import { awsClients } from '../services/shared/aws.ts';
 import { committedRecords } from '../services/shared/kafka-committed.ts';
 import { avroDefinition } from '../services/shared/schema/definition.ts';
@@ -37,6 +39,11 @@ const opts = new Command('bench:producer')
   .option('--metrics-compare <encoder>', 'encoder of the metrics on/off comparison (none: skip)', 'fast')
   .option('--inflight <list>', 'comma-separated produce requests in flight (1-5)', '5')
   .option('--headers <list>', 'comma-separated record header formats: compact, full', 'compact')
+  .option(
+    '--runtime <kind>',
+    'bundle (what the image runs: npm run build:producer) or tsx (the sources)',
+    'bundle',
+  )
   .option('--formats <list>', 'comma-separated record values: json, typed-json, avro', 'json')
   .option('--repeat <n>', 'rounds of every variant, each paired with its own kcat run', '1')
   .parse()
@@ -48,6 +55,7 @@ const opts = new Command('bench:producer')
     inflight: string;
     headers: string;
     formats: string;
+    runtime: string;
     repeat: string;
   }>();
 const sizes = opts.rows.split(',').map(Number);
@@ -59,12 +67,18 @@ const inflights = opts.inflight.split(',').map(Number);
 const headerModes = opts.headers.split(',');
 type Format = 'json' | 'typed-json' | 'avro';
 const formats = opts.formats.split(',') as Format[];
+if (!['bundle', 'tsx'].includes(opts.runtime))
+  throw new Error(`--runtime: bundle or tsx, not ${opts.runtime}`);
+const bundle =
+  opts.runtime === 'bundle'
+    ? await buildProducer(join('.local', 'bench', 'producer', 'main.mjs'))
+    : undefined;
 for (const f of formats) {
   if (!['json', 'typed-json', 'avro'].includes(f)) throw new Error(`--formats: unknown format ${f}`);
 }
 const repeat = Number(opts.repeat);
 const metricsCompare = opts.metricsCompare;
-const library = `platformatic-kafka@${JSON.parse(readFileSync(join(REPO, 'node_modules/@platformatic/kafka/package.json'), 'utf8')).version}`;
+const library = `${opts.runtime}-platformatic-kafka@${JSON.parse(readFileSync(join(REPO, 'node_modules/@platformatic/kafka/package.json'), 'utf8')).version}`;
 
 function ensureKcat(): string {
   const found = spawnSync('which', ['kcat']).stdout.toString().trim();
@@ -180,6 +194,7 @@ async function runProducer(
       LOG_LEVEL: 'WARN',
     },
     join(REPO, '.local', 'bench', `producer-${label}.log`),
+    bundle ? { bundle } : {},
   );
   await new Promise((r) => setTimeout(r, 2500)); // process start (tsx) is not part of the measure
   const t0 = Date.now();

@@ -571,6 +571,7 @@ export const PRODUCER_IMAGE_EXCLUDES = [
   '.local',
   '.sst',
   'cdk.out',
+  'dist',
   'tests',
   'bench',
   'tmp',

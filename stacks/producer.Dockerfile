@@ -1,15 +1,29 @@
-# The producer image: Node 24, the line the project runs on locally and in CI, production dependencies
-# only, TypeScript run through tsx (a runtime dependency), so the image runs exactly the source the
-# tests ran. Built by `sst deploy` from the repository root (stacks/Pipeline.ts); not built in CI.
+# The producer image: Node 24, the line the project runs on locally and in CI. Built by `sst deploy`
+# from the repository root (stacks/Pipeline.ts); not built in CI, where
+# tests/integration/built-bundles.test.ts runs the same bundle (`npm run build:producer`) against
+# the local stack instead.
+#
+# Stage 1 bundles services/producer/main.ts into one ES module with a source map (npm packages stay
+# imports). Running the bundle instead of the sources through tsx saves ~45 MB of resident memory and
+# ~2.4 s of start-up per task (docs/producer.md, "Speed").
+FROM node:24-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts
+COPY events ./events
+COPY topology ./topology
+COPY monitoring ./monitoring
+COPY services ./services
+COPY scripts/build-producer.ts ./scripts/
+RUN npm run build:producer
+
+# Stage 2: production dependencies and the bundle, nothing else.
 FROM node:24-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
-COPY events ./events
-COPY topology ./topology
-COPY monitoring ./monitoring
-COPY services ./services
+COPY --from=build /app/dist/producer ./dist/producer
 USER node
 # SIGTERM reaches node directly (exec form): the producer commits, checkpoints and exits.
-CMD ["node", "--import", "tsx", "services/producer/main.ts"]
+CMD ["node", "--enable-source-maps", "dist/producer/main.mjs"]

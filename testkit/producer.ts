@@ -143,8 +143,19 @@ export interface ProducerProcess {
 }
 
 /** Starts `tsx services/producer/main.ts` with the given environment; logs go to `logFile`. */
-export function startProducer(env: Record<string, string>, logFile: string): ProducerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'services/producer/main.ts')], {
+/**
+ * Starts the producer service as a process: the sources through tsx, or `opts.bundle`, the file
+ * `npm run build:producer` writes (what the image runs).
+ */
+export function startProducer(
+  env: Record<string, string>,
+  logFile: string,
+  opts: { bundle?: string } = {},
+): ProducerProcess {
+  const args = opts.bundle
+    ? ['--enable-source-maps', opts.bundle]
+    : ['--import', 'tsx', join(REPO, 'services/producer/main.ts')];
+  const child = spawn(process.execPath, args, {
     cwd: REPO,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
