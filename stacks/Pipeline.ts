@@ -644,6 +644,12 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
           ],
           resources: [objects(r, PREFIXES.inbound)],
         },
+        {
+          // A rejected object version is tagged with its job id and REJECTED (merged with its own tags).
+          sid: 'TagRejectedSources',
+          actions: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging'],
+          resources: [objects(r, PREFIXES.inbound)],
+        },
         // Not called by the code: without it S3 answers 403, not 404, for a missing key, and a vanished
         // object would cycle to the DLQ instead of becoming a JobRejected. Only where it reads (S3
         // checks it with the requested key as s3:prefix).
@@ -679,6 +685,17 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
           sid: 'ReadSourcesAndRejectParts',
           actions: ['s3:GetObject', 's3:GetObjectVersion'],
           resources: [objects(r, PREFIXES.inbound), objects(r, PREFIXES.rejected)],
+        },
+        {
+          // The source object version's fate: job id and outcome tags when the job ends (merged with its own).
+          sid: 'TagSourceFate',
+          actions: [
+            's3:GetObjectTagging',
+            's3:GetObjectVersionTagging',
+            's3:PutObjectTagging',
+            's3:PutObjectVersionTagging',
+          ],
+          resources: [objects(r, PREFIXES.inbound)],
         },
         {
           // Rejected rows are written as parts, then merged into one object per job and the parts deleted.

@@ -5,6 +5,7 @@ import { eventIdFor, jobIdFor } from '../../events/ids.ts';
 import type { JobRecord } from '../shared/jobs.ts';
 import type { Log } from '../shared/logger.ts';
 import type { MetricsPort } from '../shared/metrics.ts';
+import { type ObjectTagsPort, recordSourceFate } from '../shared/source-fate.ts';
 import { countRegion } from './count.ts';
 import {
   BadHeaderError,
@@ -75,6 +76,8 @@ export interface PlannerDeps {
   readonly settings: PlannerSettings;
   /** The job's schema (schema.ts); absent: no schemas, values stay strings. */
   readonly schemas?: JobSchemaPort;
+  /** Tags a rejected object version with its job id and REJECTED (best effort); absent: no tags. */
+  readonly sourceTags?: ObjectTagsPort | null;
   readonly now?: () => Date;
 }
 
@@ -463,6 +466,15 @@ async function reject(deps: PlannerDeps, at: Date, r: RejectInput): Promise<Plan
       ...(position ? { position } : {}),
     }),
   ]);
+  // A redelivered notification re-tags the same values (a no-op); a vanished object has nothing to tag.
+  if (r.error.reason !== 'OBJECT_NOT_FOUND') {
+    await recordSourceFate(
+      deps.sourceTags,
+      { bucket: r.bucket, key: r.key, versionId: r.versionId },
+      { jobId: r.jobId, outcome: 'REJECTED' },
+      deps.log,
+    );
+  }
   if (created) {
     deps.metrics.record('FilesRejected', 1, 'Count', {
       properties: { jobId: r.jobId, key: r.key, reason: r.error.reason },

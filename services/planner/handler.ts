@@ -1,5 +1,6 @@
 import type { Context, SQSEvent } from 'aws-lambda';
 import { eventBridgeBus } from '../../events/eventbridge.ts';
+import { s3ObjectTags } from '../shared/adapters/object-tags-s3.ts';
 import { type ServiceRuntime, serviceRuntime } from '../shared/runtime.ts';
 import { glueRegistry } from '../shared/schema/registry-glue.ts';
 import { registryNameFrom } from '../shared/schema/settings.ts';
@@ -50,6 +51,7 @@ export function createPlanner(
     bus: eventBridgeBus(clients.events, config.ROWSTREAM_BUS_NAME),
     metrics,
     log,
+    sourceTags: s3ObjectTags(clients.s3),
     settings: plannerSettings(config),
   });
 }

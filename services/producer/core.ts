@@ -7,6 +7,7 @@ import type { MetricsPort } from '../shared/metrics.ts';
 import { backoffDelay, retry } from '../shared/retry.ts';
 import { type RawRow, RowSplitter } from '../shared/rows.ts';
 import type { SchemaReaderPort } from '../shared/schema/registry.ts';
+import { type ObjectTagsPort, recordSourceFate } from '../shared/source-fate.ts';
 import { type TopicPolicy, topicRefusal } from '../shared/topics.ts';
 import {
   AttemptsExhaustedError,
@@ -91,6 +92,8 @@ export interface ProducerDeps {
   readonly random?: () => number;
   /** Where schemas too large for the event are looked up (by version id). */
   readonly schemaRegistry?: SchemaReaderPort | null;
+  /** Tags the source object version with the job id and outcome when the job ends (best effort). */
+  readonly sourceTags?: ObjectTagsPort | null;
 }
 
 export type JobOutcome =
@@ -860,6 +863,7 @@ class JobRun {
       }),
     );
     await deps.rejects.cleanup(this.jobId).catch(() => {});
+    await this.tagSource('COMPLETED');
     deps.metrics.record('JobsCompleted', 1, 'Count');
     this.log.info('job completed', { status, rowsDelivered, rowsRejected: rejects.rows });
     return { kind: 'completed', status, rows: this.committed.row };
@@ -900,8 +904,20 @@ class JobRun {
         },
       }),
     );
+    // A vanished object has nothing left to tag.
+    if (error.reason !== 'OBJECT_NOT_FOUND') await this.tagSource('FAILED');
     deps.metrics.record('JobsFailed', 1, 'Count');
     return { kind: 'failed', reason: error.reason };
+  }
+
+  /** After the terminal write: best effort, never changes the outcome (services/shared/source-fate.ts). */
+  private async tagSource(outcome: 'COMPLETED' | 'FAILED'): Promise<void> {
+    await recordSourceFate(
+      this.deps.sourceTags,
+      { bucket: this.job.bucket, key: this.job.key, versionId: this.job.versionId },
+      { jobId: this.jobId, outcome },
+      this.log,
+    );
   }
 }
 

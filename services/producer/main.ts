@@ -1,5 +1,6 @@
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { eventBridgeBus } from '../../events/eventbridge.ts';
+import { s3ObjectTags } from '../shared/adapters/object-tags-s3.ts';
 import { serviceRuntime } from '../shared/runtime.ts';
 import { glueSchemaReader } from '../shared/schema/registry-glue-reader.ts';
 import { registryNameFrom } from '../shared/schema/settings.ts';
@@ -64,6 +65,7 @@ const deps: ProducerDeps = {
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
   shutdown: shutdown.signal,
   schemaRegistry: registryName ? glueSchemaReader(aws.glue, registryName) : null,
+  sourceTags: s3ObjectTags(aws.s3),
   crash: () => {
     logger.warn('crash hook: SIGKILL after commit');
     process.kill(process.pid, 'SIGKILL');

@@ -20,6 +20,7 @@ export const COMMAND_ACTIONS: Readonly<Record<string, readonly string[]>> = {
   GetObjectCommand: ['s3:GetObject', 's3:GetObjectVersion'],
   HeadObjectCommand: ['s3:GetObject', 's3:GetObjectVersion'],
   GetObjectTaggingCommand: ['s3:GetObjectTagging', 's3:GetObjectVersionTagging'],
+  PutObjectTaggingCommand: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging'],
   PutObjectCommand: ['s3:PutObject'],
   CopyObjectCommand: ['s3:GetObject', 's3:PutObject'],
   DeleteObjectCommand: ['s3:DeleteObject'],

@@ -24,6 +24,9 @@ function fakes() {
   const published: BusEntry[] = [];
   let reads = 0;
   let failPublishes = 0;
+  // Tags the planner wrote on object versions (its source-fate port), and whether that port fails.
+  const fateTags = new Map<string, Record<string, string>>();
+  let failTagging = false;
   const store: ObjectStorePort = {
     async head(ref): Promise<ObjectHead | null> {
       const o = objects.get(ref.key);
@@ -73,6 +76,13 @@ function fakes() {
     },
     metrics: new BufferedMetrics({ sink, defaultDimensions: { Service: 'planner', Stage: 't' } }),
     log: NO_LOG,
+    sourceTags: {
+      get: async (ref) => {
+        if (failTagging) throw new Error('AccessDenied');
+        return fateTags.get(`${ref.key}@${ref.versionId}`) ?? {};
+      },
+      put: async (ref, tags) => void fateTags.set(`${ref.key}@${ref.versionId}`, { ...tags }),
+    },
     settings: {
       inboundPrefix: 'inbound/',
       partSize: 16,
@@ -96,6 +106,10 @@ function fakes() {
     published,
     sink,
     planner,
+    fateTags,
+    failTagging() {
+      failTagging = true;
+    },
     get reads() {
       return reads;
     },
@@ -292,6 +306,36 @@ describe('planner core', () => {
     expect(res.batchItemFailures).toEqual([]);
     expect(details(f, 'JobRejected.v1').map((d) => d.reason)).toEqual(['NOT_CSV', 'NOT_CSV']);
     expect(f.jobs.size).toBe(2);
+  });
+
+  it('a rejected object version is tagged with its job id and REJECTED; a planned one is not', async () => {
+    // Prepare
+    const f = fakes();
+    put(f, 'inbound/a.txt', 'h\n1\n');
+    put(f, 'inbound/b.csv', 'h\n1\n');
+    // Act
+    await f.planner.handler({ Records: [notification('inbound/a.txt'), notification('inbound/b.csv')] });
+    await f.planner.handler({ Records: [notification('inbound/a.txt')] });
+    // Assess
+    expect(Object.fromEntries(f.fateTags)).toEqual({
+      'inbound/a.txt@v1': {
+        'rowstream-job': jobIdFor('b', 'inbound/a.txt', { versionId: 'v1', etag: 'etag1' }),
+        'rowstream-outcome': 'REJECTED',
+      },
+    });
+  });
+
+  it('a failure to tag a rejected object changes nothing else', async () => {
+    // Prepare
+    const f = fakes();
+    f.failTagging();
+    put(f, 'inbound/a.txt', 'h\n1\n');
+    // Act
+    const res = await f.planner.handler({ Records: [notification('inbound/a.txt')] });
+    // Assess
+    expect(res.batchItemFailures).toEqual([]);
+    expect(details(f, 'JobRejected.v1').map((d) => d.reason)).toEqual(['NOT_CSV']);
+    expect([...f.jobs.values()].map((j) => j.status)).toEqual(['REJECTED']);
   });
 
   it('metadata and tags override topic and options; a bad override is BAD_OPTIONS', async () => {
