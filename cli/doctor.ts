@@ -255,7 +255,7 @@ async function withCredentialEnv<T>(env: NodeJS.ProcessEnv, fn: () => Promise<T>
   }
 }
 
-function credentialsProblem(e: unknown): string {
+export function credentialsProblem(e: unknown): string {
   const err = e as Error & { name?: string };
   if (err.name === 'CredentialsProviderError' || /Could not load credentials|credential/i.test(err.message))
     return 'no AWS credentials found: run `aws configure` or `aws sso login`, or export AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY';
