@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
+import { s3ObjectStore } from '../../services/planner/adapters/object-store-s3.ts';
 import { s3Reader } from '../../services/producer/adapters/object-reader-s3.ts';
 
 /**
@@ -29,5 +30,17 @@ describe('producer: a missing source is 404, an access error is not a vanished o
     await expect(s3Reader(failing('AccessDenied', 403)).vanished!(ref)).rejects.toMatchObject({
       name: 'AccessDenied',
     });
+  });
+});
+
+describe('planner: the same reading (it may list inbound/ too)', () => {
+  const store = (name: string, status: number) => s3ObjectStore(failing(name, status), { readTags: false });
+  it('reads 404 and 405 as a vanished object (null head)', async () => {
+    await expect(store('NotFound', 404).head(ref)).resolves.toBeNull();
+    await expect(store('MethodNotAllowed', 405).head(ref)).resolves.toBeNull();
+  });
+
+  it('throws a 403: an access problem is retried, never an OBJECT_NOT_FOUND rejection', async () => {
+    await expect(store('AccessDenied', 403).head(ref)).rejects.toMatchObject({ name: 'AccessDenied' });
   });
 });

@@ -11,10 +11,11 @@ const NOT_FOUND = new Set(['NotFound', 'NoSuchKey', 'NoSuchVersion', 'MethodNotA
 function isNotFound(e: unknown): boolean {
   const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
   const status = err.$metadata?.httpStatusCode;
-  // HEAD has no body, so S3 answers 404 with no error code; a delete marker's version answers 405; and
-  // without s3:ListBucket a missing key answers 403 instead of 404 (the object vanished all the same:
-  // a real permission problem then shows as every object rejected OBJECT_NOT_FOUND, not as silence).
-  return NOT_FOUND.has(err.name ?? '') || status === 404 || status === 405 || status === 403;
+  // HEAD has no body, so S3 answers 404 with no error code; a delete marker's version answers 405. The
+  // planner may list inbound/ (the stack grants s3:ListBucket there), so a missing key is 404: a 403 is
+  // an access problem, thrown (the message is retried, then dead-lettered with the cause) instead of
+  // rejecting every upload as OBJECT_NOT_FOUND.
+  return NOT_FOUND.has(err.name ?? '') || status === 404 || status === 405;
 }
 
 /** {@link ObjectStorePort} over S3: HEAD, ranged GET pinned to the version, tags. */
