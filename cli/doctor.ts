@@ -84,13 +84,13 @@ export async function runDoctor(o: DoctorOptions): Promise<CheckResult[]> {
       add(
         'bootstrap',
         'fail',
-        `${BOOTSTRAP_STACK} is ${st?.StackStatus ?? 'missing'}: run \`npx sst bootstrap --stage ${o.stage}\``,
+        `${BOOTSTRAP_STACK} is ${st?.StackStatus ?? 'missing'}: run \`npm run bootstrap -- --stage ${o.stage}\``,
       );
     } else if (version < MIN_BOOTSTRAP_VERSION) {
       add(
         'bootstrap',
         'fail',
-        `${BOOTSTRAP_STACK} is version ${version || 'unknown'}, at least ${MIN_BOOTSTRAP_VERSION} is needed: run \`npx sst bootstrap --stage ${o.stage}\``,
+        `${BOOTSTRAP_STACK} is version ${version || 'unknown'}, at least ${MIN_BOOTSTRAP_VERSION} is needed: run \`npm run bootstrap -- --stage ${o.stage}\``,
       );
     } else add('bootstrap', 'ok', `${BOOTSTRAP_STACK} version ${version} in ${region}`);
   } catch (e) {
@@ -99,7 +99,7 @@ export async function runDoctor(o: DoctorOptions): Promise<CheckResult[]> {
       'bootstrap',
       'fail',
       /does not exist/i.test(msg)
-        ? `the account is not bootstrapped in ${region} (no ${BOOTSTRAP_STACK} stack): run \`npx sst bootstrap --stage ${o.stage}\``
+        ? `the account is not bootstrapped in ${region} (no ${BOOTSTRAP_STACK} stack): run \`npm run bootstrap -- --stage ${o.stage}\``
         : `cannot read the ${BOOTSTRAP_STACK} stack: ${msg}`,
     );
   }

@@ -218,7 +218,7 @@ describe('rowstream doctor against the local stack', () => {
     expect(r.bootstrap).toEqual({
       name: 'bootstrap',
       state: 'fail',
-      detail: `the account is not bootstrapped in ${EMPTY_REGION} (no CDKToolkit stack): run \`npx sst bootstrap --stage ${stage}\``,
+      detail: `the account is not bootstrapped in ${EMPTY_REGION} (no CDKToolkit stack): run \`npm run bootstrap -- --stage ${stage}\``,
     });
     expect(r.network!.state).toBe('fail');
     expect(r.network!.detail).toMatch(new RegExp(`^VPC ${env.ROWSTREAM_VPC_ID} / subnets: `));
