@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +5,7 @@ import { platformaticKafka } from '../../services/producer/adapters/kafka-platfo
 import type { JobProducer, OutRecord } from '../../services/producer/ports.ts';
 import { readTopic } from '../../testkit/producer.ts';
 import { requireLocalStack } from '../../testkit/stack.ts';
-import { BIN, REPO_ROOT, runCli } from './cli-harness.ts';
+import { runCli, spawnCli } from './cli-harness.ts';
 
 /**
  * The long fault run's 2,002 "duplicated" rows: after a broker restart two jobs on one partition
@@ -138,21 +137,8 @@ describe('reading a topic back after interleaved aborted transactions', () => {
     await admin.connect();
     await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
     await admin.disconnect();
-    const child = spawn(process.execPath, [BIN, 'topic', 'read', topic, '--follow', '--limit', '1000'], {
-      cwd: REPO_ROOT,
-      env: process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString('utf8');
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString('utf8');
-    });
-    const closed = new Promise<number | null>((r) => child.once('close', r));
-    const lineCount = () => stdout.split('\n').filter(Boolean).length;
+    const cli = spawnCli(['topic', 'read', topic, '--follow', '--limit', '1000'], process.env);
+    const lineCount = () => cli.output().stdout.split('\n').filter(Boolean).length;
     const waitFor = async (n: number) => {
       const deadline = Date.now() + 30_000;
       while (lineCount() < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
@@ -173,8 +159,8 @@ describe('reading a topic back after interleaved aborted transactions', () => {
     await p.send(rows('job-f', 51, 80));
     await p.commit();
     await waitFor(80);
-    child.kill('SIGTERM');
-    const code = await closed;
+    cli.child.kill('SIGTERM');
+    const { code, stdout, stderr } = await cli.done;
 
     // Assess
     expect(code, stderr).toBe(0);
