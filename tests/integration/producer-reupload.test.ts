@@ -2,13 +2,8 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSqsLambda } from '../../local/runner/sqs-lambda.ts';
-import { createPlanner, type Planner } from '../../services/planner/handler.ts';
-import { PlannerEnv } from '../../services/planner/settings.ts';
-import { loadConfig } from '../../services/shared/config.ts';
-import { createLogger } from '../../services/shared/logger.ts';
 import { NO_METRICS } from '../../services/shared/metrics.ts';
-import { serviceRuntime } from '../../services/shared/runtime.ts';
+import { type InProcessPlanner, inProcessPlanner } from '../../testkit/planner.ts';
 import { checkJobRows, type FaultStage, faultStage } from '../../testkit/producer-faults.ts';
 import { ROWS_HEADER, rowLine } from '../../testkit/rows.ts';
 
@@ -20,19 +15,12 @@ import { ROWS_HEADER, rowLine } from '../../testkit/rows.ts';
  */
 
 let stage: FaultStage;
-let planner: Planner;
+let planner: InProcessPlanner;
+const drainPlanner = () => planner.drain();
 
 beforeAll(async () => {
   stage = await faultStage('preup');
-  const config = loadConfig(PlannerEnv, { ...stage.env, LOG_LEVEL: 'ERROR' });
-  planner = createPlanner(
-    config,
-    serviceRuntime('planner', config, {
-      clients: stage.aws,
-      log: createLogger('planner', { stage: config.ROWSTREAM_STAGE, level: 'ERROR' }),
-      metrics: NO_METRICS,
-    }),
-  );
+  planner = inProcessPlanner(stage.env, stage.aws, { metrics: NO_METRICS });
   // Provisioning's s3:TestEvent.
   await drainPlanner();
 });
@@ -40,18 +28,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stage?.close();
 });
-
-async function drainPlanner() {
-  return runSqsLambda({
-    queueUrl: stage.outputs.queues.planner.url,
-    handler: planner.handler,
-    sqs: stage.aws.sqs,
-    signal: new AbortController().signal,
-    waitSeconds: 1,
-    stopWhenIdle: 1,
-    functionName: 'planner',
-  });
-}
 
 /** Takes messages off a queue until `enough` holds or the time is up. */
 async function take(queueUrl: string, enough: (bodies: string[]) => boolean, timeoutMs: number) {

@@ -9,16 +9,10 @@ import { join } from 'node:path';
 import { GetObjectTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../events/ids.ts';
-import { runSqsLambda } from '../../local/runner/sqs-lambda.ts';
-import { createPlanner, type Planner } from '../../services/planner/handler.ts';
-import { PlannerEnv } from '../../services/planner/settings.ts';
 import { jobStartedFromRecord } from '../../services/producer/core.ts';
 import { awsClients } from '../../services/shared/aws.ts';
-import { loadConfig } from '../../services/shared/config.ts';
 import type { JobRecord } from '../../services/shared/jobs.ts';
-import { createLogger } from '../../services/shared/logger.ts';
-import { BufferedMetrics, MemorySink } from '../../services/shared/metrics.ts';
-import { serviceRuntime } from '../../services/shared/runtime.ts';
+import { type InProcessPlanner, inProcessPlanner } from '../../testkit/planner.ts';
 import {
   type ProducerProcess,
   REPO,
@@ -31,7 +25,8 @@ import type { StackOutputs } from '../../topology/topology.ts';
 
 let outputs: StackOutputs;
 let aws: ReturnType<typeof awsClients>;
-let planner: Planner;
+let planner: InProcessPlanner;
+const drainPlanner = () => planner.drain();
 let producer: ProducerProcess;
 const logDir = join(REPO, '.local', 'test-logs');
 
@@ -39,15 +34,7 @@ beforeAll(async () => {
   const stack = await freshStack('sf');
   outputs = stack.outputs;
   aws = awsClients({ region: outputs.region, endpoint: outputs.endpoint ?? undefined });
-  const config = loadConfig(PlannerEnv, { ...stack.env, LOG_LEVEL: 'ERROR' });
-  planner = createPlanner(
-    config,
-    serviceRuntime('planner', config, {
-      clients: aws,
-      log: createLogger('planner', { stage: config.ROWSTREAM_STAGE, level: 'ERROR' }),
-      metrics: new BufferedMetrics({ sink: new MemorySink(), defaultDimensions: { Service: 'planner' } }),
-    }),
-  );
+  planner = inProcessPlanner(stack.env, aws);
   await drainPlanner(); // the s3:TestEvent of the fresh bucket notification
   producer = startProducer(
     {
@@ -64,18 +51,6 @@ afterAll(async () => {
   producer?.kill('SIGTERM');
   await producer?.exited;
 });
-
-async function drainPlanner() {
-  await runSqsLambda({
-    queueUrl: outputs.queues.planner.url,
-    handler: planner.handler,
-    sqs: aws.sqs,
-    signal: new AbortController().signal,
-    waitSeconds: 1,
-    stopWhenIdle: 1,
-    functionName: 'planner',
-  });
-}
 
 interface Uploaded {
   readonly jobId: string;

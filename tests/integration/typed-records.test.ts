@@ -14,15 +14,9 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { parse as parseSync } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../events/ids.ts';
-import { runSqsLambda } from '../../local/runner/sqs-lambda.ts';
-import { createPlanner, type Planner } from '../../services/planner/handler.ts';
-import { PlannerEnv } from '../../services/planner/settings.ts';
 import { awsClients } from '../../services/shared/aws.ts';
-import { loadConfig } from '../../services/shared/config.ts';
 import type { JobRecord } from '../../services/shared/jobs.ts';
-import { createLogger } from '../../services/shared/logger.ts';
-import { BufferedMetrics, MemorySink } from '../../services/shared/metrics.ts';
-import { serviceRuntime } from '../../services/shared/runtime.ts';
+import { type InProcessPlanner, inProcessPlanner } from '../../testkit/planner.ts';
 import {
   type ProducerProcess,
   REPO,
@@ -37,7 +31,8 @@ import { runCli } from './cli-harness.ts';
 
 let outputs: StackOutputs;
 let aws: ReturnType<typeof awsClients>;
-let planner: Planner;
+let planner: InProcessPlanner;
+const drainPlanner = () => planner.drain();
 let producer: ProducerProcess;
 const logDir = join(REPO, '.local', 'test-logs');
 const python = join(REPO, '.local', 'venv', 'bin', 'python');
@@ -49,19 +44,9 @@ beforeAll(async () => {
   outputs = stack.outputs;
   aws = awsClients({ region: outputs.region, endpoint: outputs.endpoint ?? undefined });
   // A small sample, so rows after it can break the inferred types.
-  const config = loadConfig(PlannerEnv, {
-    ...stack.env,
-    LOG_LEVEL: 'ERROR',
-    ROWSTREAM_SCHEMA_SAMPLE_ROWS: '20',
+  planner = inProcessPlanner(stack.env, aws, {
+    env: { ROWSTREAM_SCHEMA_SAMPLE_ROWS: '20' },
   });
-  planner = createPlanner(
-    config,
-    serviceRuntime('planner', config, {
-      clients: aws,
-      log: createLogger('planner', { stage: config.ROWSTREAM_STAGE, level: 'ERROR' }),
-      metrics: new BufferedMetrics({ sink: new MemorySink(), defaultDimensions: { Service: 'planner' } }),
-    }),
-  );
   await drainPlanner(); // the s3:TestEvent of the fresh bucket notification
   producer = startProducer(
     {
@@ -80,18 +65,6 @@ afterAll(async () => {
   producer?.kill('SIGTERM');
   await producer?.exited;
 });
-
-async function drainPlanner() {
-  await runSqsLambda({
-    queueUrl: outputs.queues.planner.url,
-    handler: planner.handler,
-    sqs: aws.sqs,
-    signal: new AbortController().signal,
-    waitSeconds: 1,
-    stopWhenIdle: 1,
-    functionName: 'planner',
-  });
-}
 
 /** Uploads into inbound/, runs the planner on the notification and returns the job id. */
 async function drop(key: string, body: string, metadata: Record<string, string>): Promise<string> {
