@@ -4,8 +4,8 @@
 # the local stack instead.
 #
 # Stage 1 bundles services/producer/main.ts into one ES module with a source map (npm packages stay
-# imports). Running the bundle instead of the sources through tsx saves ~45 MB of resident memory and
-# ~2.4 s of start-up per task (docs/producer.md, "Speed").
+# imports). Running the bundle instead of the sources through tsx saves ~33 MB of resident memory and
+# ~0.9 s of start-up per task on a quiet machine, more under load (`npm run bench:startup`).
 FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
