@@ -1,4 +1,7 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: CloudFormation templates are untyped JSON, walked by shape.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { App, getStack } from 'sst/constructs';
 import { initProject } from 'sst/project.js';
@@ -70,20 +73,31 @@ export async function synth(stage: string, settings: DeploySettings = testSettin
     await initProject({ stage });
     initialized = stage;
   }
-  const app = new App({
-    mode: 'deploy',
-    stage,
-    name: 'rowstream',
-    region: 'eu-west-1',
-    account: '123456789012',
-  });
-  rowstreamApp(app, settings);
-  const templates = Object.fromEntries(
-    STACKS.map((s) => [
-      s.name,
-      Template.fromStack(getStack(s) as unknown as Parameters<typeof Template.fromStack>[0]),
-    ]),
-  ) as Record<StackName, Template>;
+  // The cloud assembly goes to a directory of our own, removed once the templates are read: CDK's
+  // default is a new `cdk.out*` directory in the system temp dir per synth (~25 MB, never removed).
+  const outdir = mkdtempSync(join(tmpdir(), 'rowstream-synth-'));
+  let templates: Record<StackName, Template>;
+  try {
+    const app = new App(
+      {
+        mode: 'deploy',
+        stage,
+        name: 'rowstream',
+        region: 'eu-west-1',
+        account: '123456789012',
+      },
+      { outdir },
+    );
+    rowstreamApp(app, settings);
+    templates = Object.fromEntries(
+      STACKS.map((s) => [
+        s.name,
+        Template.fromStack(getStack(s) as unknown as Parameters<typeof Template.fromStack>[0]),
+      ]),
+    ) as Record<StackName, Template>;
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
   const resources = Object.entries(templates).flatMap(([stack, t]) =>
     Object.entries(t.toJSON().Resources as Record<string, any>).map(([id, raw]) => ({
       stack: stack as StackName,
