@@ -46,6 +46,11 @@ const opts = new Command('bench:producer')
   )
   .option('--formats <list>', 'comma-separated record values: json, typed-json, avro', 'json')
   .option('--repeat <n>', 'rounds of every variant, each paired with its own kcat run', '1')
+  .option(
+    '--node-options <list>',
+    "comma-separated NODE_OPTIONS of the producer process, one variant each ('image': the image's own flags)",
+    'image',
+  )
   .parse()
   .opts<{
     rows: string;
@@ -57,6 +62,7 @@ const opts = new Command('bench:producer')
     formats: string;
     runtime: string;
     repeat: string;
+    nodeOptions: string;
   }>();
 const sizes = opts.rows.split(',').map(Number);
 type Encoder = 'fast' | 'library';
@@ -77,6 +83,8 @@ for (const f of formats) {
   if (!['json', 'typed-json', 'avro'].includes(f)) throw new Error(`--formats: unknown format ${f}`);
 }
 const repeat = Number(opts.repeat);
+// 'image': no NODE_OPTIONS, so the producer runs with the flags the image's CMD gives it (PRODUCER_NODE_FLAGS).
+const nodeOptionSets = opts.nodeOptions.split(',');
 const metricsCompare = opts.metricsCompare;
 const library = `${opts.runtime}-platformatic-kafka@${JSON.parse(readFileSync(join(REPO, 'node_modules/@platformatic/kafka/package.json'), 'utf8')).version}`;
 
@@ -162,10 +170,11 @@ async function runProducer(
   rows: number,
   file: { path: string; size: number; head: Buffer },
   metrics: boolean,
-  variant: { inflight: number; headers: string; format: Format } = {
+  variant: { inflight: number; headers: string; format: Format; nodeOptions: string } = {
     inflight: 5,
     headers: 'compact',
     format: 'json',
+    nodeOptions: 'image',
   },
 ): Promise<RunResult> {
   const topic = `bench-${encoder}-${randomBytes(3).toString('hex')}`;
@@ -192,6 +201,7 @@ async function runProducer(
       ROWSTREAM_PRODUCER_METRICS_FLUSH_MS: '5000',
       ROWSTREAM_METRICS_SINK: `file:${join(REPO, '.local', 'bench', `emf-${label}.log`)}`,
       LOG_LEVEL: 'WARN',
+      NODE_OPTIONS: variant.nodeOptions === 'image' ? '' : variant.nodeOptions,
     },
     join(REPO, '.local', 'bench', `producer-${label}.log`),
     bundle ? { bundle } : {},
@@ -281,21 +291,34 @@ for (const rows of sizes) {
       for (const inflight of encoder === 'fast' ? inflights : [1]) {
         for (const headers of headerModes) {
           for (const format of formats) {
-            const k = runKcat(rows, path, file.size);
-            results.push(k);
-            const label = `${library}-${encoder}-inflight${inflight}-${headers}-${format}-${rows}-r${round}`;
-            const r = await runProducer(label, encoder, rows, file, true, { inflight, headers, format });
-            results.push(r);
-            console.log(
-              `[bench] round ${round} ${label}: ${r.rowsPerSecond} rows/s, ${r.mbPerSecond} MB/s, ${r.valueBytesPerRow} value bytes/row | kcat -P ${k.rowsPerSecond} rows/s | ${(r.rowsPerSecond / k.rowsPerSecond).toFixed(2)}x kcat | peak RSS ${r.peakRssMb} MB | load ${load()} | 10%..90% at ${JSON.stringify(r.deciles)} s`,
-            );
+            for (const nodeOptions of nodeOptionSets) {
+              const k = runKcat(rows, path, file.size);
+              results.push(k);
+              const node = nodeOptions === 'image' ? '' : `-node[${nodeOptions}]`;
+              const label = `${library}-${encoder}-inflight${inflight}-${headers}-${format}${node}-${rows}-r${round}`;
+              const r = await runProducer(label, encoder, rows, file, true, {
+                inflight,
+                headers,
+                format,
+                nodeOptions,
+              });
+              results.push(r);
+              console.log(
+                `[bench] round ${round} ${label}: ${r.rowsPerSecond} rows/s, ${r.mbPerSecond} MB/s, ${r.valueBytesPerRow} value bytes/row | kcat -P ${k.rowsPerSecond} rows/s | ${(r.rowsPerSecond / k.rowsPerSecond).toFixed(2)}x kcat | peak RSS ${r.peakRssMb} MB | load ${load()} | 10%..90% at ${JSON.stringify(r.deciles)} s`,
+              );
+            }
           }
         }
       }
     }
   }
   if (encoders.includes(metricsCompare as Encoder)) {
-    const variant = { inflight: inflights[0]!, headers: headerModes[0]!, format: formats[0]! };
+    const variant = {
+      inflight: inflights[0]!,
+      headers: headerModes[0]!,
+      format: formats[0]!,
+      nodeOptions: nodeOptionSets[0]!,
+    };
     const on = await runProducer(
       `${library}-${metricsCompare}-${rows}-metrics`,
       metricsCompare as Encoder,

@@ -8,6 +8,18 @@
 import { resolve } from 'node:path';
 import { build } from 'esbuild';
 
+/**
+ * The flags node runs the bundle with, in the image's CMD (stacks/producer.Dockerfile; a test checks
+ * they agree) and in the tests and benches that start the bundle.
+ * - `--enable-source-maps`: stack traces with TypeScript positions.
+ * - `--max-semi-space-size=16` (MiB): caps V8's young generation. Node 24 lets it grow to 128 MiB
+ *   (2 semi-spaces of 64), which was most of the producer's 325-330 MB peak RSS on a 1M-row job while
+ *   the live heap stayed under 70 MB; with 16 the peak was 234-237 MB at the same rows/s
+ *   (`npm run bench:producer -- --node-options image,--max-semi-space-size=16,--max-semi-space-size=8`,
+ *   docs/producer.md "Speed round 4").
+ */
+export const PRODUCER_NODE_FLAGS: readonly string[] = ['--enable-source-maps', '--max-semi-space-size=16'];
+
 export async function buildProducer(outfile = 'dist/producer/main.mjs'): Promise<string> {
   const root = resolve(import.meta.dirname, '..');
   const out = resolve(root, outfile);

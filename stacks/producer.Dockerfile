@@ -26,4 +26,6 @@ RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist/producer ./dist/producer
 USER node
 # SIGTERM reaches node directly (exec form): the producer commits, checkpoints and exits.
-CMD ["node", "--enable-source-maps", "dist/producer/main.mjs"]
+# The flags are PRODUCER_NODE_FLAGS of scripts/build-producer.ts (source maps; a 16 MiB young generation
+# semi-space, which keeps the peak RSS of a long job ~90 MB lower at the same speed).
+CMD ["node", "--enable-source-maps", "--max-semi-space-size=16", "dist/producer/main.mjs"]

@@ -14,6 +14,7 @@ import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/li
 import { Upload } from '@aws-sdk/lib-storage';
 import type { JobOptions, JobStarted } from '../events/catalog.ts';
 import { eventIdFor, jobIdFor } from '../events/ids.ts';
+import { PRODUCER_NODE_FLAGS } from '../scripts/build-producer.ts';
 import { type JobRecord, recordFromJobStarted } from '../services/shared/jobs.ts';
 import { readCommitted } from './committed.ts';
 
@@ -153,7 +154,7 @@ export function startProducer(
   opts: { bundle?: string } = {},
 ): ProducerProcess {
   const args = opts.bundle
-    ? ['--enable-source-maps', opts.bundle]
+    ? [...PRODUCER_NODE_FLAGS, opts.bundle]
     : ['--import', 'tsx', join(REPO, 'services/producer/main.ts')];
   const child = spawn(process.execPath, args, {
     cwd: REPO,

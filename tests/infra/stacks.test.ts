@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { alarmDefinitions, functionName } from '../../monitoring/alarms.ts';
 import { METRIC_NAMESPACE, METRICS } from '../../monitoring/metrics.ts';
+import { PRODUCER_NODE_FLAGS } from '../../scripts/build-producer.ts';
 import { LAMBDA_RUNTIME } from '../../stacks/Pipeline.ts';
 import { DeploySettingsError, loadDeploySettings } from '../../stacks/settings.ts';
 import { SYNTH_TIMEOUT_MS, type Synthesized, synth, testSettings } from '../../testkit/synth.ts';
@@ -494,6 +495,13 @@ describe('producer variants', () => {
     expect(JSON.stringify(container.Image)).toContain('cdk-hnb659fds-container-assets');
     const dockerfile = readFileSync(`${ROOT}/stacks/producer.Dockerfile`, 'utf8');
     expect(dockerfile).toMatch(/^FROM node:24/m);
+  });
+
+  it('runs the bundle in the image with the flags the tests and benches use (PRODUCER_NODE_FLAGS)', () => {
+    const dockerfile = readFileSync(`${ROOT}/stacks/producer.Dockerfile`, 'utf8');
+    const cmd = /^CMD (\[.*\])$/m.exec(dockerfile);
+    expect(cmd, 'the Dockerfile has an exec-form CMD').not.toBeNull();
+    expect(JSON.parse(cmd![1]!)).toEqual(['node', ...PRODUCER_NODE_FLAGS, 'dist/producer/main.mjs']);
   });
 });
 
