@@ -124,6 +124,8 @@ export function Pipeline({ stack, app }: StackContext) {
     // depth, and (below) the MSK grants all come from these two values.
     ROWSTREAM_DEFAULT_TOPIC: settings.kafka.defaultTopic,
     ROWSTREAM_ALLOWED_TOPICS: settings.kafka.allowedTopics.join(','),
+    // Read by the planner and the producer; the grants below follow it (servicePermissions).
+    ROWSTREAM_SOURCE_FATE: settings.sourceFate,
   };
   const refs: PermissionRefs = {
     bucketArn: bucket.bucketArn,
@@ -134,6 +136,7 @@ export function Pipeline({ stack, app }: StackContext) {
     alertsKeyArn: key.keyArn,
     schemaArns,
     inventory: loadDefinition(join(useProject().paths.root, INVENTORY_DEFINITION)),
+    sourceFate: settings.sourceFate,
   };
 
   // ---- Lambda functions -------------------------------------------------------------------------
@@ -593,6 +596,8 @@ export interface PermissionRefs {
   readonly schemaArns: readonly string[];
   /** The inventory definition dims-publisher ships with (RUNTIME_FILES): the prefixes it lists. */
   readonly inventory: Pick<InventoryDefinition, 'prefixes' | 'oldestUnprocessed'>;
+  /** `move`: the planner and the producer move finished sources to processed/ and failed/. */
+  readonly sourceFate: 'tag' | 'move';
 }
 
 export interface Grant {
@@ -631,6 +636,7 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
     resources: [r.busArn],
     conditions: { StringEquals: eventsOf(service) },
   };
+  const move = r.sourceFate === 'move';
   switch (service) {
     case 'planner':
       return [
@@ -650,10 +656,31 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
           actions: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging'],
           resources: [objects(r, PREFIXES.inbound)],
         },
+        ...(move
+          ? [
+              {
+                // A rejected source moves to failed/: copied with its tags (the copy's tags are read to
+                // find a copy an interrupted attempt left), then its inbound/ version deleted.
+                sid: 'MoveRejectedSources',
+                actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObjectTagging'],
+                resources: [objects(r, PREFIXES.failed)],
+              },
+              {
+                sid: 'DeleteMovedSourceVersions',
+                actions: ['s3:DeleteObjectVersion'],
+                resources: [objects(r, PREFIXES.inbound)],
+              },
+            ]
+          : []),
         // Not called by the code: without it S3 answers 403, not 404, for a missing key, and a vanished
         // object would cycle to the DLQ instead of becoming a JobRejected. Only where it reads (S3
-        // checks it with the requested key as s3:prefix).
-        listUnder(r, 'MissingObjectsAre404', ['s3:ListBucket'], [PREFIXES.inbound]),
+        // checks it with the requested key as s3:prefix); failed/ when the planner looks for its copy.
+        listUnder(
+          r,
+          'MissingObjectsAre404',
+          ['s3:ListBucket'],
+          [PREFIXES.inbound, ...(move ? [PREFIXES.failed] : [])],
+        ),
         {
           sid: 'CountsAndJobs',
           actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
@@ -682,12 +709,19 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
           resources: [r.queueArn('producer')],
         },
         {
+          // failed/ (move mode): a resumed job reads its source where its failure moved it.
           sid: 'ReadSourcesAndRejectParts',
           actions: ['s3:GetObject', 's3:GetObjectVersion'],
-          resources: [objects(r, PREFIXES.inbound), objects(r, PREFIXES.rejected)],
+          resources: [
+            objects(r, PREFIXES.inbound),
+            objects(r, PREFIXES.rejected),
+            ...(move ? [objects(r, PREFIXES.failed)] : []),
+          ],
         },
         {
-          // The source object version's fate: job id and outcome tags when the job ends (merged with its own).
+          // The source object version's fate: job id and outcome tags when the job ends (merged with its
+          // own); in move mode also on the copies in processed/ and failed/ (written with the copy, read
+          // to find a copy an interrupted attempt left, re-tagged when a resumed job ends).
           sid: 'TagSourceFate',
           actions: [
             's3:GetObjectTagging',
@@ -695,8 +729,27 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
             's3:PutObjectTagging',
             's3:PutObjectVersionTagging',
           ],
-          resources: [objects(r, PREFIXES.inbound)],
+          resources: [
+            objects(r, PREFIXES.inbound),
+            ...(move ? [objects(r, PREFIXES.processed), objects(r, PREFIXES.failed)] : []),
+          ],
         },
+        ...(move
+          ? [
+              {
+                // A finished source moves: COMPLETED to processed/, FAILED to failed/ (CopyObject of the
+                // exact version), then that version (only it) is deleted where it was.
+                sid: 'MoveSources',
+                actions: ['s3:PutObject'],
+                resources: [objects(r, PREFIXES.processed), objects(r, PREFIXES.failed)],
+              },
+              {
+                sid: 'DeleteMovedSourceVersions',
+                actions: ['s3:DeleteObjectVersion'],
+                resources: [objects(r, PREFIXES.inbound), objects(r, PREFIXES.failed)],
+              },
+            ]
+          : []),
         {
           // Rejected rows are written as parts, then merged into one object per job and the parts deleted.
           sid: 'WriteRejects',
@@ -710,7 +763,7 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
           r,
           'ListRejectPartsAndMissingSourcesAre404',
           ['s3:ListBucket'],
-          [PREFIXES.rejected, PREFIXES.inbound],
+          [PREFIXES.rejected, PREFIXES.inbound, ...(move ? [PREFIXES.processed, PREFIXES.failed] : [])],
         ),
         {
           sid: 'Jobs',

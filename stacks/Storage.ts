@@ -57,6 +57,23 @@ export function Storage({ stack, app }: StackContext) {
         expiration: Duration.days(settings.lifecycle.inboundExpireDays),
       },
       // Versioning keeps overwritten objects; without this they would be stored (and billed) forever.
+      // Moved sources (ROWSTREAM_SOURCE_FATE=move): nothing writes these prefixes otherwise. processed/
+      // holds what is in Kafka (kept for audits and re-runs); failed/ what awaits an operator (a FAILED job
+      // is resumed from there), so it is kept longer by default.
+      ...(settings.sourceFate === 'move'
+        ? [
+            {
+              id: 'processed',
+              prefix: PREFIXES.processed,
+              expiration: Duration.days(settings.lifecycle.processedExpireDays),
+            },
+            {
+              id: 'failed',
+              prefix: PREFIXES.failed,
+              expiration: Duration.days(settings.lifecycle.failedExpireDays),
+            },
+          ]
+        : []),
       { id: 'noncurrent', noncurrentVersionExpiration: Duration.days(30) },
       { id: 'multipart', abortIncompleteMultipartUploadAfter: Duration.days(7) },
     ].filter((r) => !r.expiration || r.expiration.toDays() > 0),

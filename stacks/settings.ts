@@ -31,7 +31,6 @@ export type KafkaAuth = z.infer<typeof KafkaAuth>;
 const RENAMED: Record<string, string> = {
   ROWSTREAM_KAFKA_TOPIC: 'ROWSTREAM_DEFAULT_TOPIC (and ROWSTREAM_ALLOWED_TOPICS)',
   ROWSTREAM_PRODUCER_DESIRED_COUNT: 'ROWSTREAM_PRODUCER_MIN_TASKS / ROWSTREAM_PRODUCER_MAX_TASKS',
-  ROWSTREAM_PROCESSED_EXPIRE_DAYS: 'ROWSTREAM_INBOUND_EXPIRE_DAYS (nothing writes processed/)',
 };
 
 /** A Kafka topic name (1-249 of [a-zA-Z0-9._-], not `.`/`..`), never a Kafka-internal `__` topic. */
@@ -116,6 +115,14 @@ export const DeployEnv = z
     /** An image URI to run instead of building services/producer from the repo's Dockerfile. */
     ROWSTREAM_PRODUCER_IMAGE: z.string().optional(),
     ROWSTREAM_REJECTED_EXPIRE_DAYS: int(90),
+    /**
+     * What happens to a source object when its job ends: `tag` (job id and outcome tags, the object stays
+     * in inbound/) or `move` (tagged, then moved to processed/ or failed/; docs/planner.md).
+     */
+    ROWSTREAM_SOURCE_FATE: z.enum(['tag', 'move']).default('tag'),
+    /** Lifecycle of moved objects (ROWSTREAM_SOURCE_FATE=move); 0 = keep. */
+    ROWSTREAM_PROCESSED_EXPIRE_DAYS: int(30),
+    ROWSTREAM_FAILED_EXPIRE_DAYS: int(90),
     ROWSTREAM_MONTHLY_BUDGET_USD: z.coerce.number().positive().default(50),
     ROWSTREAM_LOG_RETENTION_DAYS: int(30),
     /**
@@ -216,7 +223,15 @@ export interface DeploySettings {
   };
   /** null = `rowstream-<stage>-data-<account>-<region>`. */
   readonly bucketName: string | null;
-  readonly lifecycle: { readonly rejectedExpireDays: number; readonly inboundExpireDays: number };
+  readonly lifecycle: {
+    readonly rejectedExpireDays: number;
+    readonly inboundExpireDays: number;
+    /** Rules on processed/ and failed/ exist only when sources are moved there. */
+    readonly processedExpireDays: number;
+    readonly failedExpireDays: number;
+  };
+  /** `tag`: finished sources stay in inbound/, tagged; `move`: moved to processed/ or failed/. */
+  readonly sourceFate: 'tag' | 'move';
   readonly monthlyBudgetUsd: number;
   readonly logRetentionDays: number;
   /** An existing registry to use; null = create `rowstream-<stage>-schemas` with the stage. */
@@ -273,7 +288,10 @@ export function loadDeploySettings(env: NodeJS.ProcessEnv): DeploySettings {
     lifecycle: {
       rejectedExpireDays: s.ROWSTREAM_REJECTED_EXPIRE_DAYS,
       inboundExpireDays: s.ROWSTREAM_INBOUND_EXPIRE_DAYS,
+      processedExpireDays: s.ROWSTREAM_PROCESSED_EXPIRE_DAYS,
+      failedExpireDays: s.ROWSTREAM_FAILED_EXPIRE_DAYS,
     },
+    sourceFate: s.ROWSTREAM_SOURCE_FATE,
     monthlyBudgetUsd: s.ROWSTREAM_MONTHLY_BUDGET_USD,
     logRetentionDays: s.ROWSTREAM_LOG_RETENTION_DAYS,
     schemaRegistry: s.ROWSTREAM_SCHEMA_REGISTRY ?? null,

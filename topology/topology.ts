@@ -15,6 +15,7 @@ export const PREFIXES = {
   inbound: 'inbound/',
   rejected: 'rejected/',
   processed: 'processed/',
+  failed: 'failed/',
 } as const;
 
 export type QueueName = 'planner' | 'producer' | 'alarmRouter' | 'ruleTargets' | 'alertDelivery';

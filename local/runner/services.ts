@@ -116,5 +116,7 @@ export function serviceEnv(
     // The local stage creates a job's topic on first use (the demo drops into any topic); in the cloud
     // topics are declared and created by the deploy or an operator, and the producer's default is off.
     ROWSTREAM_PRODUCER_AUTOCREATE_TOPICS: base.ROWSTREAM_PRODUCER_AUTOCREATE_TOPICS ?? 'true',
+    // As in the cloud: finished sources are tagged and stay in inbound/ unless the caller sets `move`.
+    ROWSTREAM_SOURCE_FATE: base.ROWSTREAM_SOURCE_FATE ?? 'tag',
   };
 }

@@ -5,7 +5,7 @@ import { eventIdFor, jobIdFor } from '../../events/ids.ts';
 import type { JobRecord } from '../shared/jobs.ts';
 import type { Log } from '../shared/logger.ts';
 import type { MetricsPort } from '../shared/metrics.ts';
-import { type ObjectTagsPort, recordSourceFate } from '../shared/source-fate.ts';
+import { type ObjectTagsPort, type SourceMoveDeps, settleSourceFate } from '../shared/source-fate.ts';
 import { countRegion } from './count.ts';
 import {
   BadHeaderError,
@@ -78,6 +78,8 @@ export interface PlannerDeps {
   readonly schemas?: JobSchemaPort;
   /** Tags a rejected object version with its job id and REJECTED (best effort); absent: no tags. */
   readonly sourceTags?: ObjectTagsPort | null;
+  /** Moves a rejected object to failed/ after tagging it (ROWSTREAM_SOURCE_FATE=move); null: tags only. */
+  readonly sourceMove?: SourceMoveDeps | null;
   readonly now?: () => Date;
 }
 
@@ -168,6 +170,9 @@ export async function planObject(deps: PlannerDeps, n: ObjectCreated): Promise<P
     head = null;
   if (!head) {
     const jobId = jobIdFor(n.bucket, n.key, { versionId: n.versionId, etag: n.etag ?? 'unknown' });
+    // Gone from inbound/ because its job ended and moved it: the same job, not a vanished object.
+    const moved = n.versionId ? await deps.jobs.get(jobId) : null;
+    if (moved?.movedTo) return onExisting(deps, moved, now());
     return reject(deps, now(), {
       jobId,
       bucket: n.bucket,
@@ -379,7 +384,14 @@ async function onExisting(deps: PlannerDeps, job: JobRecord, at: Date): Promise<
     await publishStarted(deps, job, at);
     return { kind: 'duplicate', jobId: job.jobId, republished: true };
   }
-  deps.log.info('duplicate notification', { jobId: job.jobId, status: job.status });
+  deps.log.info('duplicate notification', {
+    jobId: job.jobId,
+    status: job.status,
+    movedTo: job.movedTo?.key,
+  });
+  // Finishes an end-of-job step a crash or an error interrupted (a no-op once tagged and moved).
+  if (job.status === 'REJECTED' && job.rejection?.reason !== 'OBJECT_NOT_FOUND')
+    await settleSourceFate({ tags: deps.sourceTags, move: deps.sourceMove }, job, 'REJECTED', deps.log);
   return { kind: 'duplicate', jobId: job.jobId, republished: false };
 }
 
@@ -441,8 +453,10 @@ async function reject(deps: PlannerDeps, at: Date, r: RejectInput): Promise<Plan
   };
   const created = await deps.jobs.create(record);
   let occurredAt = iso;
+  let movedTo = record.movedTo;
   if (!created) {
     const existing = await deps.jobs.get(r.jobId);
+    movedTo = existing?.movedTo;
     if (existing && existing.status !== 'REJECTED') {
       // The same object version already became a job; a late notification cannot undo that.
       deps.log.info('duplicate notification', { jobId: r.jobId, status: existing.status });
@@ -468,10 +482,10 @@ async function reject(deps: PlannerDeps, at: Date, r: RejectInput): Promise<Plan
   ]);
   // A redelivered notification re-tags the same values (a no-op); a vanished object has nothing to tag.
   if (r.error.reason !== 'OBJECT_NOT_FOUND') {
-    await recordSourceFate(
-      deps.sourceTags,
-      { bucket: r.bucket, key: r.key, versionId: r.versionId },
-      { jobId: r.jobId, outcome: 'REJECTED' },
+    await settleSourceFate(
+      { tags: deps.sourceTags, move: deps.sourceMove },
+      { jobId: r.jobId, bucket: r.bucket, key: r.key, versionId: r.versionId, movedTo },
+      'REJECTED',
       deps.log,
     );
   }

@@ -1,5 +1,7 @@
 import type { Context, SQSEvent } from 'aws-lambda';
 import { eventBridgeBus } from '../../events/eventbridge.ts';
+import { dynamoMoveRecord } from '../shared/adapters/move-record-dynamo.ts';
+import { s3ObjectMove } from '../shared/adapters/object-move-s3.ts';
 import { s3ObjectTags } from '../shared/adapters/object-tags-s3.ts';
 import { type ServiceRuntime, serviceRuntime } from '../shared/runtime.ts';
 import { glueRegistry } from '../shared/schema/registry-glue.ts';
@@ -52,6 +54,14 @@ export function createPlanner(
     metrics,
     log,
     sourceTags: s3ObjectTags(clients.s3),
+    sourceMove:
+      config.ROWSTREAM_SOURCE_FATE === 'move'
+        ? {
+            objects: s3ObjectMove(clients.s3),
+            records: dynamoMoveRecord(clients.doc, config.ROWSTREAM_JOBS_TABLE),
+            inboundPrefix: config.ROWSTREAM_INBOUND_PREFIX,
+          }
+        : null,
     settings: plannerSettings(config),
   });
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { PREFIXES } from '../../topology/topology.ts';
-import { boolFromEnv, CommonEnv, intFromEnv, loadConfig } from '../shared/config.ts';
+import { boolFromEnv, CommonEnv, intFromEnv, loadConfig, SourceFateEnvShape } from '../shared/config.ts';
 import { isSupportedDelimiter, SUPPORTED_DELIMITERS_TEXT } from '../shared/csv.ts';
 import { PlannerSchemaEnvShape } from '../shared/schema/settings.ts';
 import { parseTopicPolicy } from '../shared/topics.ts';
@@ -26,6 +26,8 @@ export const PlannerEnv = CommonEnv.extend({
   ROWSTREAM_PLANNER_PART_MB: intFromEnv(64),
   ROWSTREAM_PLANNER_CONCURRENCY: intFromEnv(4),
   ROWSTREAM_PLANNER_READ_TAGS: boolFromEnv(true),
+  // ROWSTREAM_SOURCE_FATE: tag | move (docs/planner.md, "The source object's fate").
+  ...SourceFateEnvShape,
   // ROWSTREAM_DEFAULT_SCHEMA, ROWSTREAM_SCHEMA_* (docs/schemas.md).
   ...PlannerSchemaEnvShape,
 });

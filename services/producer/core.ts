@@ -1,13 +1,13 @@
 import { type BusPort, event, publish } from '../../events/bus.ts';
 import type { JobStarted } from '../../events/catalog.ts';
 import { eventIdFor, jobIdFor } from '../../events/ids.ts';
-import type { JobCheckpoint, JobRecord } from '../shared/jobs.ts';
+import { type JobCheckpoint, type JobRecord, type MovedSource, sourceLocation } from '../shared/jobs.ts';
 import type { Log } from '../shared/logger.ts';
 import type { MetricsPort } from '../shared/metrics.ts';
 import { backoffDelay, retry } from '../shared/retry.ts';
 import { type RawRow, RowSplitter } from '../shared/rows.ts';
 import type { SchemaReaderPort } from '../shared/schema/registry.ts';
-import { type ObjectTagsPort, recordSourceFate } from '../shared/source-fate.ts';
+import { type ObjectTagsPort, type SourceMoveDeps, settleSourceFate } from '../shared/source-fate.ts';
 import { type TopicPolicy, topicRefusal } from '../shared/topics.ts';
 import {
   AttemptsExhaustedError,
@@ -94,6 +94,8 @@ export interface ProducerDeps {
   readonly schemaRegistry?: SchemaReaderPort | null;
   /** Tags the source object version with the job id and outcome when the job ends (best effort). */
   readonly sourceTags?: ObjectTagsPort | null;
+  /** Moves the source to processed/ or failed/ after tagging (ROWSTREAM_SOURCE_FATE=move); null: tags only. */
+  readonly sourceMove?: SourceMoveDeps | null;
 }
 
 export type JobOutcome =
@@ -171,6 +173,15 @@ export async function runJob(
   await onDecided?.();
   if (claim.kind === 'terminal') {
     log.info('job already terminal; nothing to do', { status: claim.status });
+    // A replayed or redelivered JobStarted finishes an end-of-job step a crash interrupted (a no-op
+    // once the object is tagged and moved).
+    if (claim.record && (claim.status === 'COMPLETED' || claim.status === 'COMPLETED_WITH_REJECTS'))
+      await settleSourceFate(
+        { tags: deps.sourceTags, move: deps.sourceMove },
+        claim.record,
+        'COMPLETED',
+        log,
+      );
     return { kind: 'skipped', why: 'terminal' };
   }
   if (claim.kind === 'busy') {
@@ -195,6 +206,7 @@ export async function runJob(
     claim.resumed,
     startedAt,
     record.resumes ?? 0,
+    record.movedTo,
   );
   const attempts = record.attempts ?? 1;
   if (attempts > cfg.maxAttempts) return run.fail(new AttemptsExhaustedError(attempts));
@@ -202,7 +214,7 @@ export async function runJob(
   if (refusal) return run.fail(new TopicNotAllowedError(job.topic, refusal));
   // Deleted after planning: nothing of it is sent. Only before the first row: once rows are in Kafka
   // the job finishes what it started (the version it reads is pinned either way).
-  const ref = { bucket: job.bucket, key: job.key, etag: job.etag, versionId: job.versionId };
+  const ref = { bucket: job.bucket, etag: job.etag, ...sourceLocation({ ...job, movedTo: record.movedTo }) };
   if (!record.checkpoint?.rowsDone && deps.reader.vanished) {
     if (await awsCall(deps, cfg, log, 'vanished', () => deps.reader.vanished!(ref)))
       return run.fail(new ObjectVanishedError(job.sourceUri, job.versionId));
@@ -348,6 +360,8 @@ class JobRun {
     /** When the job was first claimed: nothing of it is in Kafka before this. */
     private readonly jobStartedAt: number,
     private readonly resumes: number,
+    /** Where the source was moved when an earlier run of the job ended (a resumed job reads it there). */
+    private readonly movedTo?: MovedSource,
   ) {
     this.jobId = job.jobId;
     this.failOnBadRow = cfg.failOnBadRow ?? job.options.failOnBadRow;
@@ -672,9 +686,8 @@ class JobRun {
     const maxRecordBytes = Math.max(this.cfg.maxMessageBytes * 4, 1 << 20);
     const ref = {
       bucket: this.job.bucket,
-      key: this.job.key,
       etag: this.job.etag,
-      versionId: this.job.versionId,
+      ...sourceLocation({ ...this.job, movedTo: this.movedTo }),
     };
     for (;;) {
       const splitter = new RowSplitter({
@@ -910,12 +923,15 @@ class JobRun {
     return { kind: 'failed', reason: error.reason };
   }
 
-  /** After the terminal write: best effort, never changes the outcome (services/shared/source-fate.ts). */
+  /**
+   * After the terminal write: tags the source and, in move mode, moves it (services/shared/source-fate.ts).
+   * Best effort, never changes the outcome.
+   */
   private async tagSource(outcome: 'COMPLETED' | 'FAILED'): Promise<void> {
-    await recordSourceFate(
-      this.deps.sourceTags,
-      { bucket: this.job.bucket, key: this.job.key, versionId: this.job.versionId },
-      { jobId: this.jobId, outcome },
+    await settleSourceFate(
+      { tags: this.deps.sourceTags, move: this.deps.sourceMove },
+      { ...this.job, movedTo: this.movedTo },
+      outcome,
       this.log,
     );
   }

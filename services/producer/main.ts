@@ -1,5 +1,7 @@
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { eventBridgeBus } from '../../events/eventbridge.ts';
+import { dynamoMoveRecord } from '../shared/adapters/move-record-dynamo.ts';
+import { s3ObjectMove } from '../shared/adapters/object-move-s3.ts';
 import { s3ObjectTags } from '../shared/adapters/object-tags-s3.ts';
 import { serviceRuntime } from '../shared/runtime.ts';
 import { glueSchemaReader } from '../shared/schema/registry-glue-reader.ts';
@@ -66,6 +68,14 @@ const deps: ProducerDeps = {
   shutdown: shutdown.signal,
   schemaRegistry: registryName ? glueSchemaReader(aws.glue, registryName) : null,
   sourceTags: s3ObjectTags(aws.s3),
+  sourceMove:
+    env.ROWSTREAM_SOURCE_FATE === 'move'
+      ? {
+          objects: s3ObjectMove(aws.s3),
+          records: dynamoMoveRecord(aws.doc, env.ROWSTREAM_JOBS_TABLE),
+          inboundPrefix: env.ROWSTREAM_INBOUND_PREFIX,
+        }
+      : null,
   crash: () => {
     logger.warn('crash hook: SIGKILL after commit');
     process.kill(process.pid, 'SIGKILL');

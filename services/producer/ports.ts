@@ -113,7 +113,8 @@ export interface ObjectReader {
 
 export type ClaimResult =
   | { readonly kind: 'claimed'; readonly record: JobRecord; readonly resumed: boolean }
-  | { readonly kind: 'terminal'; readonly status: JobStatus }
+  /** `record`: the job record when the store read it (the end-of-job step runs again from it). */
+  | { readonly kind: 'terminal'; readonly status: JobStatus; readonly record?: JobRecord }
   | { readonly kind: 'busy'; readonly owner: string; readonly expiresAt: number }
   /** No job record: the planner never wrote one, or it was lost (table restore, cleared table). */
   | { readonly kind: 'no-record' };

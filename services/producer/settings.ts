@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { CommonEnv, intFromEnv, loadConfig } from '../shared/config.ts';
+import { PREFIXES } from '../../topology/topology.ts';
+import { CommonEnv, intFromEnv, loadConfig, SourceFateEnvShape } from '../shared/config.ts';
 import { SchemaEnvShape } from '../shared/schema/settings.ts';
 import { parseTopicPolicy } from '../shared/topics.ts';
 import {
@@ -24,6 +25,9 @@ export const ProducerEnv = CommonEnv.extend({
   // KAFKA_BROKERS, KAFKA_SSL, KAFKA_SASL_MECHANISM, KAFKA_USERNAME, KAFKA_PASSWORD (docs/producer.md).
   ...KafkaConnectionShape,
   ...SchemaEnvShape,
+  // ROWSTREAM_SOURCE_FATE: tag | move (docs/planner.md, "The source object's fate").
+  ...SourceFateEnvShape,
+  ROWSTREAM_INBOUND_PREFIX: z.string().min(1).default(PREFIXES.inbound),
   ROWSTREAM_PRODUCER_ID: z.string().min(1).optional(),
   /** Our own record-batch encoder on the produce path (docs/producer.md). */
   ROWSTREAM_PRODUCER_FAST_ENCODER: z.enum(['true', 'false', '1', '0']).default('true'),

@@ -32,6 +32,15 @@ export const CommonEnv = z.object({
 });
 export type CommonConfig = z.infer<typeof CommonEnv>;
 
+/**
+ * ROWSTREAM_SOURCE_FATE, read by the planner and the producer (the services that end jobs): `tag` (the
+ * default) tags a finished source object with its job id and outcome; `move` also moves it to
+ * processed/ or failed/ (docs/planner.md, "The source object's fate").
+ */
+export const SourceFateEnvShape = {
+  ROWSTREAM_SOURCE_FATE: z.enum(['tag', 'move']).default('tag'),
+} as const;
+
 /** A positive integer from an env string, with a default. */
 export const intFromEnv = (def: number) => z.coerce.number().int().positive().default(def);
 /** A boolean from an env string ("true"/"1"/"false"/"0"). */

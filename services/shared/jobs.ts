@@ -43,6 +43,21 @@ export const JobCheckpoint = z.object({
 });
 export type JobCheckpoint = z.infer<typeof JobCheckpoint>;
 
+/**
+ * Where the source object went when the stage moves finished objects (ROWSTREAM_SOURCE_FATE=move,
+ * services/shared/source-fate.ts): the copy's key and version, and the location it was copied from
+ * (deleted after this is recorded). Every reader of the object (a resume, a replayed JobStarted, the
+ * producer after a crash) reads `key`@`versionId` instead of the job's original key and version.
+ */
+export const MovedSource = z.object({
+  key: z.string(),
+  versionId: z.string(),
+  outcome: z.enum(['COMPLETED', 'FAILED', 'REJECTED']),
+  from: z.object({ key: z.string(), versionId: z.string() }),
+  movedAt: z.string(),
+});
+export type MovedSource = z.infer<typeof MovedSource>;
+
 export const JobRecord = z.object({
   jobId: z.string(),
   status: JobStatus,
@@ -93,8 +108,21 @@ export const JobRecord = z.object({
   resumes: z.number().int().nonnegative().optional(),
   /** Set when a producer re-created a lost record from the JobStarted and the job's rows in Kafka. */
   recoveredFrom: z.literal('kafka').optional(),
+  /** Set once the source object was moved to processed/ or failed/ (absent: it is where `key` says). */
+  movedTo: MovedSource.optional(),
 });
 export type JobRecord = z.infer<typeof JobRecord>;
+
+/** Where a job's source object is now: its moved copy, or the version the planner saw. */
+export function sourceLocation(r: {
+  readonly key: string;
+  readonly versionId: string | null;
+  readonly movedTo?: MovedSource | undefined;
+}): { key: string; versionId: string | null } {
+  return r.movedTo
+    ? { key: r.movedTo.key, versionId: r.movedTo.versionId }
+    : { key: r.key, versionId: r.versionId };
+}
 
 export const TERMINAL_STATUSES: readonly JobStatus[] = [
   'COMPLETED',

@@ -3,8 +3,13 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { functionName } from '../../monitoring/alarms.ts';
 import { loadDefinition } from '../../services/dims-publisher/settings.ts';
-import { INVENTORY_DEFINITION, MSK_PRODUCER_ACTIONS } from '../../stacks/Pipeline.ts';
-import { SYNTH_TIMEOUT_MS, type Synthesized, synth } from '../../testkit/synth.ts';
+import {
+  INVENTORY_DEFINITION,
+  MSK_PRODUCER_ACTIONS,
+  type PermissionRefs,
+  servicePermissions,
+} from '../../stacks/Pipeline.ts';
+import { SYNTH_TIMEOUT_MS, type Synthesized, synth, testSettings } from '../../testkit/synth.ts';
 import { resourceNames, type ServiceName } from '../../topology/topology.ts';
 import { COMMAND_ACTIONS, compareActions, neededActions, ROOT, serviceExists } from './sdk-calls.ts';
 
@@ -99,8 +104,23 @@ function serviceRoleId(s: Synthesized, service: ServiceName): string {
 describe('IAM: each service gets exactly the actions its code calls', () => {
   let s: Synthesized;
   beforeAll(async () => {
-    s = await synth('dev');
+    // The stage that moves sources: every grant of both fates is in use there (tag mode: see below).
+    s = await synth('dev', testSettings({ sourceFate: 'move' }));
   }, SYNTH_TIMEOUT_MS);
+
+  it('move mode: processed/ and failed/ expire as configured; only inbound/ notifies the planner', () => {
+    const bucket = s.resources.find((r) => r.type === 'AWS::S3::Bucket')!;
+    const rules = bucket.props.LifecycleConfiguration.Rules as any[];
+    const { lifecycle } = testSettings();
+    expect(rules.find((r) => r.Prefix === 'processed/')?.ExpirationInDays).toBe(
+      lifecycle.processedExpireDays,
+    );
+    expect(rules.find((r) => r.Prefix === 'failed/')?.ExpirationInDays).toBe(lifecycle.failedExpireDays);
+    const n = s.resources.find((r) => r.type === 'Custom::S3BucketNotifications')!;
+    expect(
+      n.props.NotificationConfiguration.QueueConfigurations.map((q: any) => q.Filter.Key.FilterRules),
+    ).toEqual([[{ Name: 'prefix', Value: 'inbound/' }]]);
+  });
 
   it('maps every SDK command the services construct to IAM actions', () => {
     for (const service of SERVICES) {
@@ -230,5 +250,55 @@ describe('IAM: each service gets exactly the actions its code calls', () => {
     );
     expect(r).toEqual({ missing: ['events:PutEvents'], unused: ['sns:Publish'] });
     expect(COMMAND_ACTIONS.PutEventsCommand).toEqual(['events:PutEvents']);
+  });
+});
+
+describe('IAM: the source fate setting decides the move grants', () => {
+  const refs = (sourceFate: 'tag' | 'move'): PermissionRefs => ({
+    bucketArn: 'arn:aws:s3:::data',
+    busArn: 'arn:bus',
+    tableArn: (t) => `arn:table/${t}`,
+    queueArn: (q) => `arn:queue/${q}`,
+    topicArns: [],
+    alertsKeyArn: 'arn:key',
+    schemaArns: ['arn:registry'],
+    inventory: { prefixes: ['inbound/'], oldestUnprocessed: null },
+    sourceFate,
+  });
+  /** service -> "action on resource" lines of its S3 grants. */
+  const s3Grants = (service: 'planner' | 'producer', fate: 'tag' | 'move') =>
+    servicePermissions(service, refs(fate)).flatMap((g) =>
+      g.actions
+        .filter((a) => a.startsWith('s3:') && a !== 's3:ListBucket')
+        .flatMap((a) => g.resources.map((r) => `${a} ${r.replace('arn:aws:s3:::data/', '')}`)),
+    );
+
+  it.each(['planner', 'producer'] as const)(
+    '%s: tag mode grants nothing on processed/ or failed/',
+    (service) => {
+      const grants = s3Grants(service, 'tag');
+      expect(grants.filter((g) => /processed\/|failed\//.test(g))).toEqual([]);
+      expect(grants.filter((g) => g.startsWith('s3:DeleteObjectVersion'))).toEqual([]);
+    },
+  );
+
+  it('move mode: writes only under processed/ and failed/, deletes versions only where sources are', () => {
+    const planner = s3Grants('planner', 'move');
+    const producer = s3Grants('producer', 'move');
+    expect(planner.filter((g) => g.startsWith('s3:PutObject '))).toEqual(['s3:PutObject failed/*']);
+    expect(producer.filter((g) => g.startsWith('s3:PutObject ')).sort()).toEqual([
+      's3:PutObject failed/*',
+      's3:PutObject processed/*',
+      's3:PutObject rejected/*',
+    ]);
+    expect(planner.filter((g) => g.startsWith('s3:DeleteObjectVersion'))).toEqual([
+      's3:DeleteObjectVersion inbound/*',
+    ]);
+    expect(producer.filter((g) => g.startsWith('s3:DeleteObjectVersion'))).toEqual([
+      's3:DeleteObjectVersion inbound/*',
+      's3:DeleteObjectVersion failed/*',
+    ]);
+    // Nothing deletes or overwrites in processed/: a moved object is only ever copied there.
+    expect([...planner, ...producer].filter((g) => /^s3:Delete\S* processed/.test(g))).toEqual([]);
   });
 });

@@ -9,6 +9,9 @@ import { dirname, join, relative, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 
+/** The name the scan gives a DeleteObjectCommand with a VersionId (see COMMAND_ACTIONS). */
+export const VERSIONED_DELETE = 'DeleteObjectCommand(VersionId)';
+
 /**
  * SDK command -> IAM actions it needs. `implied` actions are needed by the call on our resources
  * (e.g. reading a pinned version of an object, or publishing to a KMS-encrypted topic).
@@ -22,8 +25,18 @@ export const COMMAND_ACTIONS: Readonly<Record<string, readonly string[]>> = {
   GetObjectTaggingCommand: ['s3:GetObjectTagging', 's3:GetObjectVersionTagging'],
   PutObjectTaggingCommand: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging'],
   PutObjectCommand: ['s3:PutObject'],
-  CopyObjectCommand: ['s3:GetObject', 's3:PutObject'],
+  // A copy of a pinned version with its tags (TaggingDirective COPY) reads the version and its tags and
+  // writes the object and its tags.
+  CopyObjectCommand: [
+    's3:GetObject',
+    's3:GetObjectVersion',
+    's3:GetObjectVersionTagging',
+    's3:PutObject',
+    's3:PutObjectTagging',
+  ],
   DeleteObjectCommand: ['s3:DeleteObject'],
+  // DeleteObject with a VersionId removes that version (no delete marker): a different action.
+  [VERSIONED_DELETE]: ['s3:DeleteObjectVersion'],
   DeleteObjectsCommand: ['s3:DeleteObject'],
   ListObjectsV2Command: ['s3:ListBucket'],
   ListObjectsCommand: ['s3:ListBucket'],
@@ -87,6 +100,8 @@ export const COMMAND_ACTIONS: Readonly<Record<string, readonly string[]>> = {
 };
 
 const COMMAND_RE = /\bnew\s+(\w+Command|Upload)\s*\(/g;
+/** A DeleteObjectCommand whose input names a VersionId (within its braces). */
+const VERSIONED_DELETE_RE = /^\s*\{[^}]*\bVersionId\b/;
 const IMPORT_RE =
   /(?:import|export)\s[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
 
@@ -117,9 +132,13 @@ export function serviceCalls(service: string): ServiceCalls {
     seen.add(file);
     const src = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\/|(^|[^:])\/\/.*$/gm, '$1');
     for (const m of src.matchAll(COMMAND_RE)) {
-      const list = commands.get(m[1]!) ?? [];
+      const name =
+        m[1] === 'DeleteObjectCommand' && VERSIONED_DELETE_RE.test(src.slice(m.index + m[0].length))
+          ? VERSIONED_DELETE
+          : m[1]!;
+      const list = commands.get(name) ?? [];
       list.push(relative(ROOT, file));
-      commands.set(m[1]!, list);
+      commands.set(name, list);
     }
     for (const m of src.matchAll(IMPORT_RE)) {
       const target = resolve(dirname(file), (m[1] ?? m[2])!);

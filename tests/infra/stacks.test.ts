@@ -223,8 +223,9 @@ describe.each(['dev', 'prod'])('the synthesized app, stage %s', (stage) => {
       expect(rules.find((r) => r.Prefix === PREFIXES.inbound)?.ExpirationInDays).toBe(
         settings.lifecycle.inboundExpireDays,
       );
-      // Nothing writes processed/: no rule for a prefix nobody uses.
+      // Sources are tagged, not moved (ROWSTREAM_SOURCE_FATE=tag): no rule for prefixes nobody writes.
       expect(rules.find((r) => r.Prefix === PREFIXES.processed)).toBeUndefined();
+      expect(rules.find((r) => r.Prefix === PREFIXES.failed)).toBeUndefined();
     });
 
     it('notifies the planner queue of objects created under inbound/ only', () => {

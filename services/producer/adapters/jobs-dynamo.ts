@@ -141,7 +141,7 @@ export function dynamoJobs(
         if (record) return { kind: 'claimed', record, resumed: true };
         return { kind: 'busy', owner: 'unknown', expiresAt: 0 };
       }
-      if (isTerminal(item.status)) return { kind: 'terminal', status: item.status };
+      if (isTerminal(item.status)) return { kind: 'terminal', status: item.status, record: item };
       if (item.status === 'RUNNING')
         return { kind: 'busy', owner: item.leaseOwner ?? '?', expiresAt: item.leaseExpiresAt ?? 0 };
       return { kind: 'busy', owner: 'none', expiresAt: 0 };
