@@ -99,6 +99,11 @@ export function jobDetail(job: JobRecord, now: number): string[] {
   const duration = jobDurationSeconds(job, now);
   lines.push(...summaryLines({ job, durationSeconds: duration, cost: costOf(job, duration) }));
   lines.push(`created    ${job.createdAt}`, `updated    ${job.updatedAt}`);
+  // Where the object is now: a moved source (ROWSTREAM_SOURCE_FATE=move) is read there by a resume.
+  if (job.movedTo)
+    lines.push(
+      `moved to   s3://${job.bucket}/${job.movedTo.key} (version ${job.movedTo.versionId}, ${job.movedTo.outcome})`,
+    );
   if (job.attempts && job.attempts > 1) lines.push(`attempts   ${job.attempts} (resumed after a restart)`);
   return lines;
 }
