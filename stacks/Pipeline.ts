@@ -660,9 +660,15 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
           ? [
               {
                 // A rejected source moves to failed/: copied with its tags (the copy's tags are read to
-                // find a copy an interrupted attempt left), then its inbound/ version deleted.
+                // find a copy an interrupted attempt left; above 5 GiB in parts, aborted on failure),
+                // then its inbound/ version deleted.
                 sid: 'MoveRejectedSources',
-                actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObjectTagging'],
+                actions: [
+                  's3:PutObject',
+                  's3:PutObjectTagging',
+                  's3:GetObjectTagging',
+                  's3:AbortMultipartUpload',
+                ],
                 resources: [objects(r, PREFIXES.failed)],
               },
               {
@@ -738,9 +744,10 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
           ? [
               {
                 // A finished source moves: COMPLETED to processed/, FAILED to failed/ (CopyObject of the
-                // exact version), then that version (only it) is deleted where it was.
+                // exact version; above 5 GiB a multipart copy, aborted on failure), then that version
+                // (only it) is deleted where it was.
                 sid: 'MoveSources',
-                actions: ['s3:PutObject'],
+                actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
                 resources: [objects(r, PREFIXES.processed), objects(r, PREFIXES.failed)],
               },
               {

@@ -484,7 +484,7 @@ async function reject(deps: PlannerDeps, at: Date, r: RejectInput): Promise<Plan
   if (r.error.reason !== 'OBJECT_NOT_FOUND') {
     await settleSourceFate(
       { tags: deps.sourceTags, move: deps.sourceMove },
-      { jobId: r.jobId, bucket: r.bucket, key: r.key, versionId: r.versionId, movedTo },
+      { jobId: r.jobId, bucket: r.bucket, key: r.key, versionId: r.versionId, movedTo, size: r.size },
       'REJECTED',
       deps.log,
     );

@@ -104,8 +104,15 @@ export function fateDestination(
 
 /** Copies and deletes exact object versions (adapters/object-move-s3.ts). */
 export interface ObjectMovePort {
-  /** Copies the version to `toKey` in the same bucket, with its metadata and tags; the copy's version. */
-  copy(from: SourceRef & { readonly versionId: string }, toKey: string): Promise<{ versionId: string }>;
+  /**
+   * Copies the version to `toKey` in the same bucket, with its metadata and tags; the copy's version.
+   * `size` (bytes, when known) lets the adapter copy a large object in parts.
+   */
+  copy(
+    from: SourceRef & { readonly versionId: string },
+    toKey: string,
+    size?: number,
+  ): Promise<{ versionId: string }>;
   /**
    * The current version of `key` when it is a copy this job made (tags `rowstream-job` = jobId and
    * `rowstream-outcome` = outcome): a copy made by an attempt that stopped before recording it.
@@ -139,6 +146,8 @@ export interface FateJob {
   readonly key: string;
   readonly versionId: string | null;
   readonly movedTo?: MovedSource | undefined;
+  /** The object's size (a copy above 5 GiB goes in parts). */
+  readonly size?: number | undefined;
 }
 
 export type SettleResult =
@@ -200,7 +209,7 @@ export async function settleSourceFate(
   try {
     const copied =
       (await move.objects.findCopy(job.bucket, toKey, fate)) ??
-      (await move.objects.copy(from, toKey)).versionId;
+      (await move.objects.copy(from, toKey, job.size)).versionId;
     const moved: MovedSource = {
       key: toKey,
       versionId: copied,

@@ -45,6 +45,8 @@ export const COMMAND_ACTIONS: Readonly<Record<string, readonly string[]>> = {
   CreateMultipartUploadCommand: ['s3:PutObject'],
   UploadPartCommand: ['s3:PutObject'],
   CompleteMultipartUploadCommand: ['s3:PutObject'],
+  // A range of a pinned source version copied into a part (large objects moved in parts).
+  UploadPartCopyCommand: ['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject'],
   AbortMultipartUploadCommand: ['s3:AbortMultipartUpload'],
   Upload: ['s3:PutObject', 's3:AbortMultipartUpload'],
   // DynamoDB (client and lib-dynamodb document commands)

@@ -13,6 +13,7 @@ import {
   GetObjectCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
@@ -410,6 +411,47 @@ describe('source fate: move', () => {
     );
     expect((await jobs(record2.jobId)).movedTo).toEqual(movedTo2);
     expect((await object(movedTo2.key, movedTo2.versionId)).body).toBe(body2);
+  });
+});
+
+describe('source fate: moving a large object', () => {
+  it('above the single-copy limit the version is copied in parts, bytes, metadata and tags kept; a failed copy is aborted', async () => {
+    // Prepare: an 11 MiB version with the uploader's metadata, content type and tags; the single-copy limit
+    // lowered to 1 MiB so the multipart path runs on a test-sized object (S3's limit is 5 GiB)
+    const key = `inbound/big-${randomBytes(3).toString('hex')}.csv`;
+    const body = Buffer.alloc(11 * 1024 * 1024 + 17, 'a,b\n');
+    const put = await aws.s3.send(
+      new PutObjectCommand({
+        Bucket: outputs.bucket,
+        Key: key,
+        Body: body,
+        ContentType: 'text/csv',
+        Metadata: { 'rowstream-topic': 'big' },
+        Tagging: 'team=ingest&rowstream-job=j-big',
+      }),
+    );
+    const objects = s3ObjectMove(aws.s3, { maxCopyObjectBytes: 1024 * 1024, partBytes: 5 * 1024 * 1024 });
+    const from = { bucket: outputs.bucket, key, versionId: put.VersionId! };
+    const toKey = key.replace('inbound/', 'processed/');
+    // Act
+    const copy = await objects.copy(from, toKey, body.length);
+    const failedTo = key.replace('inbound/', 'failed/');
+    const failure = await objects.copy(from, failedTo, body.length + 10 * 1024 * 1024).catch((e: Error) => e);
+    // Assess
+    const got = await aws.s3.send(
+      new GetObjectCommand({ Bucket: outputs.bucket, Key: toKey, VersionId: copy.versionId }),
+    );
+    const bytes = Buffer.from(await got.Body!.transformToByteArray());
+    expect(bytes.equals(body)).toBe(true);
+    expect(got.ContentType).toBe('text/csv');
+    expect(got.Metadata).toEqual({ 'rowstream-topic': 'big' });
+    expect((await object(toKey, copy.versionId)).tags).toEqual({ team: 'ingest', 'rowstream-job': 'j-big' });
+    expect(failure).toBeInstanceOf(Error);
+    const uploads = await aws.s3.send(
+      new ListMultipartUploadsCommand({ Bucket: outputs.bucket, Prefix: failedTo }),
+    );
+    expect(uploads.Uploads ?? []).toEqual([]);
+    expect((await versionsOf(failedTo)).versions).toEqual([]);
   });
 });
 
