@@ -74,19 +74,46 @@ export const JobSchema = z.object({
 });
 export type JobSchema = z.infer<typeof JobSchema>;
 
-export const JobStartedV1 = z.object({
-  ...base,
-  jobId: nonEmpty,
-  ...objectRef,
-  sourceUri: nonEmpty.describe('s3://bucket/key'),
-  size: z.number().int().nonnegative().describe('Object size in bytes'),
-  totalRows: z.number().int().nonnegative().describe('Data rows (records after the header)'),
-  header: z.array(z.string()).min(1),
-  dataOffset: z.number().int().nonnegative().describe('Byte offset where the first data row starts'),
-  topic: nonEmpty,
-  options: JobOptions,
-  schema: JobSchema.optional().describe('Absent: no schema in force (values are the CSV strings)'),
+/**
+ * Where a job's plan (header and schema definition) is kept when it is too large to travel inline: an
+ * object in the job's own bucket, checked by its SHA-256 before use (docs/planner.md, "Large plans").
+ */
+export const PlanRef = z.object({
+  key: nonEmpty.describe("Key of the plan object in the job's bucket: plans/<jobId>.json"),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .describe('SHA-256 of the plan object (hex); a plan that does not match is not used'),
+  bytes: z.number().int().positive().describe('Size of the plan object'),
+  columns: z.number().int().positive().describe('Columns in the header'),
 });
+export type PlanRef = z.infer<typeof PlanRef>;
+
+export const JobStartedV1 = z
+  .object({
+    ...base,
+    jobId: nonEmpty,
+    ...objectRef,
+    sourceUri: nonEmpty.describe('s3://bucket/key'),
+    size: z.number().int().nonnegative().describe('Object size in bytes'),
+    totalRows: z.number().int().nonnegative().describe('Data rows (records after the header)'),
+    header: z
+      .array(z.string())
+      .min(1)
+      .optional()
+      .describe('The header; absent exactly when planRef is present (a large plan kept in S3)'),
+    dataOffset: z.number().int().nonnegative().describe('Byte offset where the first data row starts'),
+    topic: nonEmpty,
+    options: JobOptions,
+    schema: JobSchema.optional().describe('Absent: no schema in force (values are the CSV strings)'),
+    planRef: PlanRef.optional().describe(
+      'Present when the plan (header and schema definition) is too large to travel inline: read it from S3',
+    ),
+  })
+  .refine((d) => (d.header === undefined) !== (d.planRef === undefined), {
+    message: 'exactly one of header and planRef',
+    path: ['header'],
+  });
 
 export const RejectionReason = z.enum([
   'EMPTY_OBJECT',
@@ -243,7 +270,13 @@ export type Detail<T extends DetailType> = z.infer<(typeof CATALOG)[T]['schema']
 /** What a producer passes in (defaults not yet applied). */
 export type DetailInput<T extends DetailType> = z.input<(typeof CATALOG)[T]['schema']>;
 
-export type JobStarted = Detail<'JobStarted.v1'>;
+/** JobStarted.v1 as it travels: the header inline, or a planRef to read it from. */
+export type JobStartedEvent = Detail<'JobStarted.v1'>;
+/**
+ * A JobStarted whose plan is at hand (inline, or read from its planRef): what the producer's core runs.
+ * A referenced plan keeps its planRef, so records written from it stay small.
+ */
+export type JobStarted = Omit<JobStartedEvent, 'header'> & { header: string[] };
 export type JobRejected = Detail<'JobRejected.v1'>;
 export type JobProgress = Detail<'JobProgress.v1'>;
 export type JobCompleted = Detail<'JobCompleted.v1'>;

@@ -688,6 +688,12 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
           [PREFIXES.inbound, ...(move ? [PREFIXES.failed] : [])],
         ),
         {
+          // A plan too large for JobStarted and the job record is written to plans/<jobId>.json.
+          sid: 'WritePlans',
+          actions: ['s3:PutObject'],
+          resources: [objects(r, PREFIXES.plans)],
+        },
+        {
           sid: 'CountsAndJobs',
           actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
           resources: [r.tableArn('counts'), r.tableArn('jobs')],
@@ -723,6 +729,12 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
             objects(r, PREFIXES.rejected),
             ...(move ? [objects(r, PREFIXES.failed)] : []),
           ],
+        },
+        {
+          // A job whose JobStarted and record carry a planRef: its header and schema are read from there.
+          sid: 'ReadPlans',
+          actions: ['s3:GetObject'],
+          resources: [objects(r, PREFIXES.plans)],
         },
         {
           // The source object version's fate: job id and outcome tags when the job ends (merged with its
@@ -763,14 +775,19 @@ export function servicePermissions(service: ServiceName, r: PermissionRefs): rea
           actions: ['s3:PutObject', 's3:DeleteObject'],
           resources: [objects(r, PREFIXES.rejected)],
         },
-        // rejected/: the code lists the reject parts of a job. inbound/: not listed by the code, but
-        // without it a source deleted under the job answers 403, not 404, and would look like an
-        // access error (services/producer/adapters/object-reader-s3.ts tells the two apart).
+        // rejected/: the code lists the reject parts of a job. inbound/ and plans/: not listed by the
+        // code, but without it a source deleted under the job (or a missing plan) answers 403, not 404,
+        // and would look like an access error (object-reader-s3.ts, plan-store-s3.ts tell them apart).
         listUnder(
           r,
           'ListRejectPartsAndMissingSourcesAre404',
           ['s3:ListBucket'],
-          [PREFIXES.rejected, PREFIXES.inbound, ...(move ? [PREFIXES.processed, PREFIXES.failed] : [])],
+          [
+            PREFIXES.rejected,
+            PREFIXES.inbound,
+            PREFIXES.plans,
+            ...(move ? [PREFIXES.processed, PREFIXES.failed] : []),
+          ],
         ),
         {
           sid: 'Jobs',

@@ -56,6 +56,13 @@ export function Storage({ stack, app }: StackContext) {
         prefix: PREFIXES.inbound,
         expiration: Duration.days(settings.lifecycle.inboundExpireDays),
       },
+      {
+        // Plans too large for events and job records (services/shared/plan.ts): needed while the job
+        // can still run or be resumed, i.e. while its source object is kept; see the setting.
+        id: 'plans',
+        prefix: PREFIXES.plans,
+        expiration: Duration.days(settings.lifecycle.plansExpireDays),
+      },
       // Versioning keeps overwritten objects; without this they would be stored (and billed) forever.
       // Moved sources (ROWSTREAM_SOURCE_FATE=move): nothing writes these prefixes otherwise. processed/
       // holds what is in Kafka (kept for audits and re-runs); failed/ what awaits an operator (a FAILED job

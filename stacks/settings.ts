@@ -123,6 +123,12 @@ export const DeployEnv = z
     /** Lifecycle of moved objects (ROWSTREAM_SOURCE_FATE=move); 0 = keep. */
     ROWSTREAM_PROCESSED_EXPIRE_DAYS: int(30),
     ROWSTREAM_FAILED_EXPIRE_DAYS: int(90),
+    /**
+     * plans/ (large plans, services/shared/plan.ts): a job needs its plan as long as it can run or be
+     * resumed, i.e. while its source object is kept; 0 = never expire. Not below the inbound days (nor
+     * the failed/ days when sources are moved).
+     */
+    ROWSTREAM_PLANS_EXPIRE_DAYS: int(90),
     ROWSTREAM_MONTHLY_BUDGET_USD: z.coerce.number().positive().default(50),
     ROWSTREAM_LOG_RETENTION_DAYS: int(30),
     /**
@@ -142,6 +148,24 @@ export const DeployEnv = z
         path: ['ROWSTREAM_PRODUCER_MIN_TASKS'],
         message: `above ROWSTREAM_PRODUCER_MAX_TASKS (${s.ROWSTREAM_PRODUCER_MAX_TASKS})`,
       });
+    }
+    // A FAILED job can be resumed while its source is kept (in inbound/, or failed/ when moved): its
+    // plan must live at least as long. 0 = never expire.
+    const days = (n: number) => n || Number.POSITIVE_INFINITY;
+    const sourceKept: [string, number][] = [
+      ['ROWSTREAM_INBOUND_EXPIRE_DAYS', s.ROWSTREAM_INBOUND_EXPIRE_DAYS],
+      ...(s.ROWSTREAM_SOURCE_FATE === 'move'
+        ? ([['ROWSTREAM_FAILED_EXPIRE_DAYS', s.ROWSTREAM_FAILED_EXPIRE_DAYS]] as [string, number][])
+        : []),
+    ];
+    for (const [name, n] of sourceKept) {
+      if (days(s.ROWSTREAM_PLANS_EXPIRE_DAYS) < days(n)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ROWSTREAM_PLANS_EXPIRE_DAYS'],
+          message: `below ${name} (${n || 'never'}): a FAILED job kept for a resume would lose its plan before its source (0 = never expire)`,
+        });
+      }
     }
     const allowed = allowedTopics(s.ROWSTREAM_DEFAULT_TOPIC, s.ROWSTREAM_ALLOWED_TOPICS);
     if ('error' in allowed) {
@@ -229,6 +253,7 @@ export interface DeploySettings {
     /** Rules on processed/ and failed/ exist only when sources are moved there. */
     readonly processedExpireDays: number;
     readonly failedExpireDays: number;
+    readonly plansExpireDays: number;
   };
   /** `tag`: finished sources stay in inbound/, tagged; `move`: moved to processed/ or failed/. */
   readonly sourceFate: 'tag' | 'move';
@@ -290,6 +315,7 @@ export function loadDeploySettings(env: NodeJS.ProcessEnv): DeploySettings {
       inboundExpireDays: s.ROWSTREAM_INBOUND_EXPIRE_DAYS,
       processedExpireDays: s.ROWSTREAM_PROCESSED_EXPIRE_DAYS,
       failedExpireDays: s.ROWSTREAM_FAILED_EXPIRE_DAYS,
+      plansExpireDays: s.ROWSTREAM_PLANS_EXPIRE_DAYS,
     },
     sourceFate: s.ROWSTREAM_SOURCE_FATE,
     monthlyBudgetUsd: s.ROWSTREAM_MONTHLY_BUDGET_USD,

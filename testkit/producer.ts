@@ -12,7 +12,7 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { JobOptions, JobStarted } from '../events/catalog.ts';
+import type { JobOptions, JobStarted, JobStartedEvent } from '../events/catalog.ts';
 import { eventIdFor, jobIdFor } from '../events/ids.ts';
 import { PRODUCER_NODE_FLAGS } from '../scripts/build-producer.ts';
 import { type JobRecord, recordFromJobStarted } from '../services/shared/jobs.ts';
@@ -96,7 +96,11 @@ export async function uploadJob(
  * Writes the job record as the planner does (PLANNED, event published); an existing record is kept.
  * The producer acts only on a JobStarted whose job the planner recorded.
  */
-export async function planJob(doc: DynamoDBDocumentClient, table: string, job: JobStarted): Promise<void> {
+export async function planJob(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  job: JobStartedEvent,
+): Promise<void> {
   const record: JobRecord = {
     ...recordFromJobStarted(job, 'PLANNED', job.occurredAt),
     startedEventPublished: true,
@@ -117,7 +121,7 @@ export async function planJob(doc: DynamoDBDocumentClient, table: string, job: J
 export async function sendJobStarted(
   sqs: SQSClient,
   queueUrl: string,
-  job: JobStarted,
+  job: JobStartedEvent,
   plan?: { doc: DynamoDBDocumentClient; table: string },
 ): Promise<void> {
   if (plan) await planJob(plan.doc, plan.table, job);

@@ -44,6 +44,7 @@ export function testSettings(overrides: Partial<DeploySettings> = {}): DeploySet
       inboundExpireDays: 30,
       processedExpireDays: 30,
       failedExpireDays: 90,
+      plansExpireDays: 90,
     },
     sourceFate: 'tag',
     monthlyBudgetUsd: 50,

@@ -16,6 +16,8 @@ export const PREFIXES = {
   rejected: 'rejected/',
   processed: 'processed/',
   failed: 'failed/',
+  /** Plans too large to travel in events and job records (services/shared/plan.ts). */
+  plans: 'plans/',
 } as const;
 
 export type QueueName = 'planner' | 'producer' | 'alarmRouter' | 'ruleTargets' | 'alertDelivery';

@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
 import type { BusPort } from '../../events/bus.ts';
 import { event, publish } from '../../events/bus.ts';
 import type { JobOptions, JobSchema, RejectionReason } from '../../events/catalog.ts';
 import { eventIdFor, jobIdFor } from '../../events/ids.ts';
-import type { JobRecord } from '../shared/jobs.ts';
+import { type JobRecord, withoutDefinition } from '../shared/jobs.ts';
 import type { Log } from '../shared/logger.ts';
 import type { MetricsPort } from '../shared/metrics.ts';
+import { encodePlan, INLINE_PLAN_BYTES, type PlanStorePort, planNeedsRef } from '../shared/plan.ts';
 import { type ObjectTagsPort, type SourceMoveDeps, settleSourceFate } from '../shared/source-fate.ts';
 import { countRegion } from './count.ts';
 import {
@@ -30,13 +32,17 @@ import {
   resolveHeaderMode,
   resolveOptions,
 } from './options.ts';
-import type { CountCachePort, JobStorePort, ObjectHead, ObjectStorePort, ObjectVersionRef } from './ports.ts';
+import type {
+  CachedCount,
+  CountCachePort,
+  HeaderRef,
+  JobStorePort,
+  ObjectHead,
+  ObjectStorePort,
+  ObjectVersionRef,
+} from './ports.ts';
 import { type JobSchemaPort, schemaForEvent } from './schema.ts';
 
-/**
- * The header travels in JobStarted (EventBridge: 256 KB per entry), the job record and the counts
- * cache (DynamoDB: 400 KB per item); above this it is rejected with the reason (docs/planner.md).
- */
 /**
  * The header checks that do not depend on the count: a first row that looks like data (unless the
  * uploader said the file has a header, or none), and the header's size.
@@ -53,7 +59,7 @@ function checkHeaderSize(header: readonly string[], headerStart: number): void {
   const bytes = Buffer.byteLength(JSON.stringify(header));
   if (bytes > MAX_HEADER_JSON_BYTES) {
     throw new BadHeaderError(
-      `the header is too large to travel in events and job records: ${header.length} columns, ${bytes} bytes as JSON (limit ${MAX_HEADER_JSON_BYTES})`,
+      `the header is too large: ${header.length} columns, ${bytes} bytes as JSON (limit ${MAX_HEADER_JSON_BYTES}: every JSON record repeats the column names, so no row would fit in a Kafka record)`,
       headerStart,
     );
   }
@@ -71,6 +77,8 @@ export interface PlannerDeps {
   readonly cache: CountCachePort;
   readonly jobs: JobStorePort;
   readonly bus: BusPort;
+  /** Where plans too large to travel inline are written (plans/<jobId>.json in the object's bucket). */
+  readonly plans: PlanStorePort;
   readonly metrics: MetricsPort;
   readonly log: Log;
   readonly settings: PlannerSettings;
@@ -254,11 +262,15 @@ async function countObject(
   const cacheKey = cacheKeyFor(ref.bucket, ref.key, head.etag, headerMode);
   const cached = await deps.cache.get(cacheKey);
   const props = { bucket: ref.bucket, key: ref.key, etag: head.etag };
-  if (cached && cached.size === head.size && cached.delimiter === delimiter) {
+  const cachedHeader =
+    cached && cached.size === head.size && cached.delimiter === delimiter
+      ? await headerOfCached(deps, ref, head, cached, delimiter, headerMode)
+      : null;
+  if (cached && cachedHeader) {
     deps.metrics.record('CacheHits', 1, 'Count', { properties: props });
     deps.log.info('row count from cache', { ...props, totalRows: cached.totalRows });
     return {
-      header: cached.header,
+      header: cachedHeader,
       // Not cached: only used in rejection positions, and the data starts after the header anyway.
       headerStart: headerMode === 'none' ? cached.dataOffset : 0,
       dataOffset: cached.dataOffset,
@@ -267,17 +279,7 @@ async function countObject(
     };
   }
   const started = performance.now();
-  const read: HeaderInfo = readHeader(
-    await readPrefix(deps.store, ref, Math.min(head.size, MAX_HEADER_BYTES)),
-    head.size,
-    delimiter,
-    { checkNames: headerMode !== 'none' },
-  );
-  // No header: the first record is data, its columns are named col_1..col_N.
-  const info: HeaderInfo =
-    headerMode === 'none'
-      ? { ...read, header: read.header.map((_, i) => `col_${i + 1}`), dataOffset: read.headerStart }
-      : read;
+  const info = await headerOf(deps.store, ref, head, delimiter, headerMode);
   // Before counting and caching: a rejected header (possibly a data row) is never stored.
   checkHeader(info.header, info.headerStart, headerMode);
   const totalRows = await countRegion(
@@ -290,9 +292,13 @@ async function countObject(
   deps.metrics.record('CountDurationMs', ms, 'Milliseconds', { properties: props });
   if (ms > 0) deps.metrics.record('CountBytesPerSecond', (head.size / ms) * 1000, 'Bytes/Second');
   deps.log.info('rows counted', { ...props, totalRows, bytes: head.size, ms: Math.round(ms) });
+  // A large header stays out of the item (DynamoDB: 400 KB, billed by size): a hit re-reads it.
+  const headerJson = JSON.stringify(info.header);
   await deps.cache.put(cacheKey, {
     totalRows,
-    header: info.header,
+    ...(Buffer.byteLength(headerJson) > INLINE_PLAN_BYTES
+      ? { headerRef: headerRefOf(info.header, headerJson) }
+      : { header: info.header }),
     dataOffset: info.dataOffset,
     size: head.size,
     delimiter,
@@ -305,6 +311,60 @@ async function countObject(
     totalRows,
     cacheHit: false,
   };
+}
+
+/** The header and where data starts, read from the object's first bytes. */
+async function headerOf(
+  store: ObjectStorePort,
+  ref: ObjectVersionRef,
+  head: ObjectHead,
+  delimiter: string,
+  headerMode: HeaderMode,
+): Promise<HeaderInfo> {
+  const read: HeaderInfo = readHeader(
+    await readPrefix(store, ref, Math.min(head.size, MAX_HEADER_BYTES)),
+    head.size,
+    delimiter,
+    { checkNames: headerMode !== 'none' },
+  );
+  // No header: the first record is data, its columns are named col_1..col_N.
+  return headerMode === 'none'
+    ? { ...read, header: read.header.map((_, i) => `col_${i + 1}`), dataOffset: read.headerStart }
+    : read;
+}
+
+function headerRefOf(header: readonly string[], json = JSON.stringify(header)): HeaderRef {
+  return {
+    sha256: createHash('sha256').update(json).digest('hex'),
+    bytes: Buffer.byteLength(json),
+    columns: header.length,
+  };
+}
+
+/**
+ * The header of a cache hit: inline, or (a large one) read again from the object, one ranged GET of
+ * at most MAX_HEADER_BYTES instead of a recount. null when the re-read header is not the cached one
+ * (then the object is counted again).
+ */
+async function headerOfCached(
+  deps: PlannerDeps,
+  ref: ObjectVersionRef,
+  head: ObjectHead,
+  cached: CachedCount,
+  delimiter: string,
+  headerMode: HeaderMode,
+): Promise<string[] | null> {
+  if (cached.header) return cached.header;
+  if (!cached.headerRef) return null;
+  const info = await headerOf(deps.store, ref, head, delimiter, headerMode);
+  const again = headerRefOf(info.header);
+  if (again.sha256 === cached.headerRef.sha256 && info.dataOffset === cached.dataOffset) return info.header;
+  deps.log.warn('cached header does not match the object; counting again', {
+    bucket: ref.bucket,
+    key: ref.key,
+    etag: head.etag,
+  });
+  return null;
 }
 
 async function readPrefix(store: ObjectStorePort, ref: ObjectVersionRef, n: number): Promise<Uint8Array> {
@@ -337,6 +397,23 @@ interface PlannedInput {
 
 async function createPlanned(deps: PlannerDeps, at: Date, p: PlannedInput): Promise<PlanOutcome> {
   const iso = at.toISOString();
+  // A plan too large for the event and the record goes to S3 first, so no record or event ever names
+  // a plan that is not there; the same job rewrites the same bytes (a retried or duplicate delivery).
+  let planned: Pick<JobRecord, 'header' | 'planRef' | 'schema'>;
+  if (planNeedsRef(p.header, p.schema)) {
+    const { body, ref } = encodePlan(p.jobId, p.header, p.schema?.definition);
+    await deps.plans.put(p.bucket, ref.key, body);
+    deps.log.info('plan kept in S3 (too large to travel inline)', {
+      jobId: p.jobId,
+      plan: `s3://${p.bucket}/${ref.key}`,
+      bytes: ref.bytes,
+      columns: ref.columns,
+      sha256: ref.sha256,
+    });
+    planned = { planRef: ref, ...(p.schema ? { schema: withoutDefinition(p.schema) } : {}) };
+  } else {
+    planned = { header: p.header, ...(p.schema ? { schema: p.schema } : {}) };
+  }
   const record: JobRecord = {
     jobId: p.jobId,
     status: 'PLANNED',
@@ -349,12 +426,11 @@ async function createPlanned(deps: PlannerDeps, at: Date, p: PlannedInput): Prom
     sourceUri: `s3://${p.bucket}/${p.key}`,
     size: p.size,
     contentType: p.contentType,
-    header: p.header,
+    ...planned,
     dataOffset: p.dataOffset,
     totalRows: p.totalRows,
     topic: p.topic,
     options: p.options,
-    ...(p.schema ? { schema: p.schema } : {}),
     startedEventPublished: false,
   };
   if (!(await deps.jobs.create(record))) {
@@ -396,8 +472,15 @@ async function onExisting(deps: PlannerDeps, job: JobRecord, at: Date): Promise<
 }
 
 async function publishStarted(deps: PlannerDeps, job: JobRecord, at: Date): Promise<void> {
-  const { header, totalRows, dataOffset, topic, options, etag } = job;
-  if (!header || totalRows === undefined || dataOffset === undefined || !topic || !options || !etag) {
+  const { header, planRef, totalRows, dataOffset, topic, options, etag } = job;
+  if (
+    (!header && !planRef) ||
+    totalRows === undefined ||
+    dataOffset === undefined ||
+    !topic ||
+    !options ||
+    !etag
+  ) {
     throw new Error(`job ${job.jobId} is PLANNED but incomplete; cannot publish JobStarted`);
   }
   await publish(deps.bus, [
@@ -413,11 +496,12 @@ async function publishStarted(deps: PlannerDeps, job: JobRecord, at: Date): Prom
       sourceUri: job.sourceUri,
       size: job.size,
       totalRows,
-      header,
+      // The plan by reference when the record has it so (its header and definition are in S3).
+      ...(planRef ? { planRef } : { header }),
       dataOffset,
       topic,
       options,
-      ...(job.schema ? { schema: schemaForEvent(job.schema) } : {}),
+      ...(job.schema ? { schema: planRef ? withoutDefinition(job.schema) : schemaForEvent(job.schema) } : {}),
     }),
   ]);
   await deps.jobs.markStartedPublished(job.jobId, at.toISOString());

@@ -3,6 +3,7 @@ import { eventBridgeBus } from '../../events/eventbridge.ts';
 import { dynamoMoveRecord } from '../shared/adapters/move-record-dynamo.ts';
 import { s3ObjectMove } from '../shared/adapters/object-move-s3.ts';
 import { s3ObjectTags } from '../shared/adapters/object-tags-s3.ts';
+import { s3PlanStore } from '../shared/adapters/plan-store-s3.ts';
 import { type ServiceRuntime, serviceRuntime } from '../shared/runtime.ts';
 import { glueRegistry } from '../shared/schema/registry-glue.ts';
 import { registryNameFrom } from '../shared/schema/settings.ts';
@@ -51,6 +52,7 @@ export function createPlanner(
     cache: dynamoCountCache(clients.doc, config.ROWSTREAM_COUNTS_TABLE),
     jobs: dynamoJobStore(clients.doc, config.ROWSTREAM_JOBS_TABLE),
     bus: eventBridgeBus(clients.events, config.ROWSTREAM_BUS_NAME),
+    plans: s3PlanStore(clients.s3),
     metrics,
     log,
     sourceTags: s3ObjectTags(clients.s3),

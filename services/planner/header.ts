@@ -108,11 +108,13 @@ export function readHeader(
 }
 
 /**
- * Above this many bytes as JSON the header is rejected: it travels in JobStarted (EventBridge: 256 KB
- * per entry, with the other fields well under 8 KB) and in the job record and counts cache item
- * (DynamoDB: 400 KB per item).
+ * Above this many bytes as JSON the header is rejected (BAD_HEADER). Events and job records no longer
+ * bound it (a large plan is kept in S3 and referenced: services/shared/plan.ts); what does is Kafka: a
+ * JSON record repeats every column name, so with a header above 1 MiB no row of the job could fit in a
+ * record under Kafka's default max.message.bytes (1 MiB) or the producer's default 1,000,000. The
+ * header must also end within the first {@link MAX_HEADER_BYTES} of the object, read in one piece.
  */
-export const MAX_HEADER_JSON_BYTES = 128 * 1024;
+export const MAX_HEADER_JSON_BYTES = 1024 * 1024;
 
 const DATA_LIKE: readonly [RegExp, string][] = [
   [/^[-+]?(\d+([.,]\d+)*|\d*\.\d+)([eE][-+]?\d+)?%?$/, 'a number'],

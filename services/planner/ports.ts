@@ -36,9 +36,18 @@ export interface ObjectStorePort {
   tags(ref: ObjectVersionRef): Promise<Readonly<Record<string, string>>>;
 }
 
+/** A header too large for the cache item, named by its JSON's digest: re-read from the object itself. */
+export interface HeaderRef {
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly columns: number;
+}
+
 export interface CachedCount {
   readonly totalRows: number;
-  readonly header: string[];
+  /** Absent when the header is above INLINE_PLAN_BYTES: then `headerRef` names it. */
+  readonly header?: string[];
+  readonly headerRef?: HeaderRef;
   readonly dataOffset: number;
   readonly size: number;
   readonly delimiter: string;

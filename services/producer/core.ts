@@ -1,9 +1,10 @@
 import { type BusPort, event, publish } from '../../events/bus.ts';
-import type { JobStarted } from '../../events/catalog.ts';
+import type { JobStarted, JobStartedEvent } from '../../events/catalog.ts';
 import { eventIdFor, jobIdFor } from '../../events/ids.ts';
 import { type JobCheckpoint, type JobRecord, type MovedSource, sourceLocation } from '../shared/jobs.ts';
 import type { Log } from '../shared/logger.ts';
 import type { MetricsPort } from '../shared/metrics.ts';
+import type { PlanStorePort } from '../shared/plan.ts';
 import { backoffDelay, retry } from '../shared/retry.ts';
 import { type RawRow, RowSplitter } from '../shared/rows.ts';
 import type { SchemaReaderPort } from '../shared/schema/registry.ts';
@@ -21,6 +22,7 @@ import {
   TopicNotAllowedError,
 } from './errors.ts';
 import { LeaseKeeper } from './job/lease.ts';
+import { withPlan } from './job/plan.ts';
 import { Cadence, RateWindow } from './job/progress.ts';
 import { readAhead } from './job/read-ahead.ts';
 import { BATCH_OVERHEAD, RecordBuilder } from './job/records.ts';
@@ -96,6 +98,8 @@ export interface ProducerDeps {
   readonly sourceTags?: ObjectTagsPort | null;
   /** Moves the source to processed/ or failed/ after tagging (ROWSTREAM_SOURCE_FATE=move); null: tags only. */
   readonly sourceMove?: SourceMoveDeps | null;
+  /** Where referenced plans are read (plans/ in the job's bucket); absent: such a job fails PLAN_UNREADABLE. */
+  readonly plans?: PlanStorePort | null;
 }
 
 export type JobOutcome =
@@ -152,7 +156,7 @@ export function isTransientAws(e: unknown): boolean {
  * and Kafka's position, and the job resumes after its last committed row (never from row 1).
  */
 export async function runJob(
-  event: JobStarted,
+  event: JobStartedEvent,
   deps: ProducerDeps,
   cfg: ProducerSettings,
   /** Called once the claim is decided (the message can be acknowledged: the lease holds the job now). */
@@ -190,7 +194,18 @@ export async function runJob(
   }
   if (claim.kind !== 'claimed') return { kind: 'skipped', why: 'busy' };
   const record = claim.record;
-  const job = trustedJob(event, record, log);
+  // The plan before anything reads the header; an unavailable plan fails the job (the lease is ours).
+  const trusted = trustedJob(event, record, log);
+  let job: JobStarted;
+  let planProblem: ProducerError | null = null;
+  try {
+    job = await planOf(trusted, deps, cfg, log);
+  } catch (e) {
+    if (!(e instanceof ProducerError)) throw e;
+    planProblem = e;
+    // No columns: the run exists only to record the failure (FAILED, JobFailed with the cause).
+    job = { ...trusted, header: [] };
+  }
   log.info('job claimed', {
     attempts: record.attempts ?? 1,
     resumes: record.resumes ?? 0,
@@ -208,6 +223,7 @@ export async function runJob(
     record.resumes ?? 0,
     record.movedTo,
   );
+  if (planProblem) return run.fail(planProblem);
   const attempts = record.attempts ?? 1;
   if (attempts > cfg.maxAttempts) return run.fail(new AttemptsExhaustedError(attempts));
   const refusal = cfg.topicPolicy ? topicRefusal(job.topic, cfg.topicPolicy) : null;
@@ -228,13 +244,31 @@ export async function runJob(
   return run.execute();
 }
 
+/**
+ * The job with its plan at hand (a referenced plan read from S3 and checked); throws a ProducerError
+ * (PLAN_*, or AWS_RETRIES_EXHAUSTED) naming the plan object.
+ */
+function planOf(
+  job: JobStartedEvent,
+  deps: ProducerDeps,
+  cfg: ProducerSettings,
+  log: Log,
+): Promise<JobStarted> {
+  const store = deps.plans;
+  return withPlan(
+    job,
+    store ? (key) => awsCall(deps, cfg, log, 'readPlan', () => store.get(job.bucket, key)) : null,
+  );
+}
+
 /** The job as the planner recorded it; the event only names it. */
-function trustedJob(event: JobStarted, record: JobRecord, log: Log): JobStarted {
+function trustedJob(event: JobStartedEvent, record: JobRecord, log: Log): JobStartedEvent {
   const fromRecord = jobStartedFromRecord(record, new Date(Date.parse(event.occurredAt)));
   if (!fromRecord) return event;
-  const differs = (['bucket', 'key', 'etag', 'topic', 'dataOffset'] as const).filter(
+  const differs: string[] = (['bucket', 'key', 'etag', 'topic', 'dataOffset'] as const).filter(
     (k) => fromRecord[k] !== event[k],
   );
+  if (fromRecord.planRef?.sha256 !== event.planRef?.sha256) differs.push('planRef');
   if (differs.length > 0 || JSON.stringify(fromRecord.options) !== JSON.stringify(event.options)) {
     log.warn('JobStarted differs from the planner-written record; running the job as recorded', {
       fields: differs,
@@ -244,7 +278,7 @@ function trustedJob(event: JobStarted, record: JobRecord, log: Log): JobStarted 
 }
 
 async function recoverLostRecord(
-  event: JobStarted,
+  sent: JobStartedEvent,
   deps: ProducerDeps,
   cfg: ProducerSettings,
   log: Log,
@@ -254,8 +288,16 @@ async function recoverLostRecord(
     deps.metrics.record('Errors', 1, 'Count');
     return { kind: 'refused' as const, why };
   };
-  const expectedId = jobIdFor(event.bucket, event.key, { versionId: event.versionId, etag: event.etag });
-  if (expectedId !== event.jobId) return refuse('jobId does not match bucket, key and version');
+  const expectedId = jobIdFor(sent.bucket, sent.key, { versionId: sent.versionId, etag: sent.etag });
+  if (expectedId !== sent.jobId) return refuse('jobId does not match bucket, key and version');
+  // No record to fail: a plan that cannot be had refuses the event, with the plan object named.
+  let event: JobStarted;
+  try {
+    event = await planOf(sent, deps, cfg, log);
+  } catch (e) {
+    if (e instanceof ProducerError) return refuse(e.message);
+    throw e;
+  }
   // Fence first, so every transaction of the job is closed by a marker before the scan decides (the
   // placement only serves the open: nothing is produced here).
   const { keyColumn } = event.options;
@@ -941,8 +983,9 @@ class JobRun {
  * The JobStarted a sweeper acts on for a RUNNING job whose lease expired, rebuilt from its record; null
  * when the record lacks what the producer needs (then only a redelivered JobStarted revives the job).
  */
-export function jobStartedFromRecord(r: JobRecord, now: Date): JobStarted | null {
-  if (!r.header || r.dataOffset === undefined || !r.topic || !r.options || !r.etag) return null;
+export function jobStartedFromRecord(r: JobRecord, now: Date): JobStartedEvent | null {
+  if ((!r.header && !r.planRef) || r.dataOffset === undefined || !r.topic || !r.options || !r.etag)
+    return null;
   return {
     eventId: `sweep-${r.jobId}`,
     occurredAt: now.toISOString(),
@@ -954,7 +997,8 @@ export function jobStartedFromRecord(r: JobRecord, now: Date): JobStarted | null
     sourceUri: r.sourceUri,
     size: r.size,
     totalRows: r.totalRows ?? 0,
-    header: r.header,
+    // A referenced plan is read by the run (runJob), like one named by a JobStarted.
+    ...(r.planRef ? { planRef: r.planRef } : { header: r.header }),
     dataOffset: r.dataOffset,
     topic: r.topic,
     options: r.options,

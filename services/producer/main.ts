@@ -3,6 +3,7 @@ import { eventBridgeBus } from '../../events/eventbridge.ts';
 import { dynamoMoveRecord } from '../shared/adapters/move-record-dynamo.ts';
 import { s3ObjectMove } from '../shared/adapters/object-move-s3.ts';
 import { s3ObjectTags } from '../shared/adapters/object-tags-s3.ts';
+import { s3PlanStore } from '../shared/adapters/plan-store-s3.ts';
 import { serviceRuntime } from '../shared/runtime.ts';
 import { glueSchemaReader } from '../shared/schema/registry-glue-reader.ts';
 import { registryNameFrom } from '../shared/schema/settings.ts';
@@ -76,6 +77,7 @@ const deps: ProducerDeps = {
           inboundPrefix: env.ROWSTREAM_INBOUND_PREFIX,
         }
       : null,
+  plans: s3PlanStore(aws.s3),
   crash: () => {
     logger.warn('crash hook: SIGKILL after commit');
     process.kill(process.pid, 'SIGKILL');

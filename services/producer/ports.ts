@@ -1,4 +1,4 @@
-import type { JobStarted, JobStatus } from '../../events/catalog.ts';
+import type { JobStarted, JobStartedEvent, JobStatus } from '../../events/catalog.ts';
 import type { JobCheckpoint, JobPlacement, JobRecord } from '../shared/jobs.ts';
 
 /** The small interfaces the producer core talks through; adapters/ implements them. */
@@ -134,7 +134,7 @@ export interface JobsStore {
    * Takes the job: PLANNED, RUNNING with an expired lease, already mine, or FAILED (a resume: attempts
    * start again at 1). Never creates a record: a missing one is `no-record`.
    */
-  claim(job: JobStarted, owner: string, leaseMs: number): Promise<ClaimResult>;
+  claim(job: JobStartedEvent, owner: string, leaseMs: number): Promise<ClaimResult>;
   /**
    * Re-creates a lost record from the event and the job's committed rows found in Kafka, claimed by
    * `owner` (`recoveredFrom: 'kafka'`); `busy` when a record appeared meanwhile.

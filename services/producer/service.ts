@@ -1,5 +1,5 @@
 import { EventParseError, parse } from '../../events/bus.ts';
-import type { JobStarted } from '../../events/catalog.ts';
+import type { JobStartedEvent } from '../../events/catalog.ts';
 import type { JobRecord } from '../shared/jobs.ts';
 import type { Log } from '../shared/logger.ts';
 import type { MetricsPort } from '../shared/metrics.ts';
@@ -19,7 +19,8 @@ export interface ServiceDeps {
   readonly expiredLeases: (limit: number) => Promise<JobRecord[]>;
   /** PLANNED jobs whose JobStarted never went out (outbox flag still false past the grace). */
   readonly unannouncedPlanned: (limit: number) => Promise<JobRecord[]>;
-  readonly runJob: (job: JobStarted, onDecided?: () => Promise<void>) => Promise<JobOutcome>;
+  /** A referenced plan (planRef) is read by the run itself, so a plan that cannot be had fails the job. */
+  readonly runJob: (job: JobStartedEvent, onDecided?: () => Promise<void>) => Promise<JobOutcome>;
   readonly log: Log;
   readonly metrics: MetricsPort;
   readonly now: () => number;
@@ -68,7 +69,7 @@ export async function serviceLoop(deps: ServiceDeps, s: ServiceSettings): Promis
   const running = new Map<string, Promise<JobOutcome | null>>();
   let lastBusyAt = deps.now();
 
-  const start = (job: JobStarted, onDecided?: () => Promise<void>) => {
+  const start = (job: JobStartedEvent, onDecided?: () => Promise<void>) => {
     if (running.has(job.jobId)) {
       void onDecided?.();
       return;
@@ -94,7 +95,7 @@ export async function serviceLoop(deps: ServiceDeps, s: ServiceSettings): Promis
   };
 
   const handle = async (m: QueueMessage) => {
-    let job: JobStarted;
+    let job: JobStartedEvent;
     try {
       const ev = parse(m.body);
       if (ev.kind !== 'rowstream' || ev.detailType !== 'JobStarted.v1') {

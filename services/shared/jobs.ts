@@ -2,9 +2,10 @@ import { z } from 'zod';
 import {
   JobOptions,
   JobSchema,
-  type JobStarted,
+  type JobStartedEvent,
   JobStatus,
   KafkaRange,
+  PlanRef,
   Position,
 } from '../../events/catalog.ts';
 
@@ -76,8 +77,13 @@ export const JobRecord = z.object({
   totalRows: z.number().int().nonnegative().optional(),
   topic: z.string().optional(),
   options: JobOptions.optional(),
-  /** The job's schema with its full definition (JobStarted leaves a large one out). */
+  /**
+   * The job's schema with its full definition (JobStarted leaves a large one out), or, when the plan is
+   * referenced (planRef), without it: the definition is in the plan object.
+   */
   schema: JobSchema.optional(),
+  /** Set instead of `header` when the plan is too large for the item: read it from S3 (shared/plan.ts). */
+  planRef: PlanRef.optional(),
   /** Outbox flag: JobStarted.v1 went out. A re-delivered notification re-publishes while this is false. */
   startedEventPublished: z.boolean().optional(),
   rejection: z.object({ reason: z.string(), message: z.string(), position: Position.optional() }).optional(),
@@ -139,7 +145,7 @@ export function isTerminal(status: JobStatus): boolean {
  * The job record a JobStarted describes: the planner's plan (object, header, totals, topic, options)
  * with `status`, created when the event occurred and updated at `updatedAt`.
  */
-export function recordFromJobStarted(job: JobStarted, status: JobStatus, updatedAt: string): JobRecord {
+export function recordFromJobStarted(job: JobStartedEvent, status: JobStatus, updatedAt: string): JobRecord {
   return {
     jobId: job.jobId,
     status,
@@ -151,11 +157,18 @@ export function recordFromJobStarted(job: JobStarted, status: JobStatus, updated
     versionId: job.versionId,
     sourceUri: job.sourceUri,
     size: job.size,
-    header: job.header,
     dataOffset: job.dataOffset,
     totalRows: job.totalRows,
     topic: job.topic,
     options: job.options,
-    ...(job.schema ? { schema: job.schema } : {}),
+    // A referenced plan stays referenced: the record never takes the large header or definition inline.
+    ...(job.planRef ? { planRef: job.planRef } : { header: job.header }),
+    ...(job.schema ? { schema: job.planRef ? withoutDefinition(job.schema) : job.schema } : {}),
   };
+}
+
+/** The schema without its definition (kept in the plan object when the plan is referenced). */
+export function withoutDefinition(schema: JobSchema): JobSchema {
+  const { definition: _inPlan, ...rest } = schema;
+  return rest;
 }

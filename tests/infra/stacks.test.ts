@@ -213,7 +213,7 @@ describe.each(['dev', 'prod'])('the synthesized app, stage %s', (stage) => {
       expect(deny?.Principal).toEqual({ AWS: '*' });
     });
 
-    it('expires rejected/ and inbound/ objects as configured', () => {
+    it('expires rejected/, inbound/ and plans/ objects as configured', () => {
       const bucket = one(s, 'AWS::S3::Bucket', (p) => p.BucketName === bucketName);
       const rules = bucket.props.LifecycleConfiguration.Rules as any[];
       const settings = testSettings();
@@ -222,6 +222,9 @@ describe.each(['dev', 'prod'])('the synthesized app, stage %s', (stage) => {
       );
       expect(rules.find((r) => r.Prefix === PREFIXES.inbound)?.ExpirationInDays).toBe(
         settings.lifecycle.inboundExpireDays,
+      );
+      expect(rules.find((r) => r.Prefix === PREFIXES.plans)?.ExpirationInDays).toBe(
+        settings.lifecycle.plansExpireDays,
       );
       // Sources are tagged, not moved (ROWSTREAM_SOURCE_FATE=tag): no rule for prefixes nobody writes.
       expect(rules.find((r) => r.Prefix === PREFIXES.processed)).toBeUndefined();

@@ -1,5 +1,5 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { CachedCount, CountCachePort } from '../ports.ts';
+import type { CachedCount, CountCachePort, HeaderRef } from '../ports.ts';
 
 /** {@link CountCachePort} over the counts table (pk cacheKey). */
 export function dynamoCountCache(doc: DynamoDBDocumentClient, table: string): CountCachePort {
@@ -12,7 +12,8 @@ export function dynamoCountCache(doc: DynamoDBDocumentClient, table: string): Co
       if (!item || typeof item.totalRows !== 'number') return null;
       return {
         totalRows: item.totalRows,
-        header: item.header as string[],
+        ...(Array.isArray(item.header) ? { header: item.header as string[] } : {}),
+        ...(item.headerRef ? { headerRef: item.headerRef as HeaderRef } : {}),
         dataOffset: item.dataOffset as number,
         size: item.size as number,
         delimiter: typeof item.delimiter === 'string' ? item.delimiter : ',',

@@ -6,7 +6,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { JobStarted } from '../../../events/catalog.ts';
+import type { JobStartedEvent } from '../../../events/catalog.ts';
 import { isTerminal, type JobRecord, recordFromJobStarted } from '../../shared/jobs.ts';
 import { LeaseLostError } from '../errors.ts';
 import type { ClaimResult, JobsStore } from '../ports.ts';
@@ -119,7 +119,7 @@ export function dynamoJobs(
   };
 
   return {
-    async claim(job: JobStarted, owner: string, leaseMs: number): Promise<ClaimResult> {
+    async claim(job: JobStartedEvent, owner: string, leaseMs: number): Promise<ClaimResult> {
       try {
         const record = await tryClaim(job.jobId, owner, leaseMs);
         // attempts > 1: someone (maybe a dead producer, maybe me before a restart) had it; resumes or a

@@ -58,9 +58,14 @@ function fakes() {
     },
   };
   const sink = new MemorySink();
+  const plans = new Map<string, Buffer>();
   const deps: PlannerDeps = {
     store,
     bus,
+    plans: {
+      put: async (bucket, key, body) => void plans.set(`${bucket}/${key}`, Buffer.from(body)),
+      get: async (bucket, key) => plans.get(`${bucket}/${key}`) ?? null,
+    },
     cache: { get: async (k) => cache.get(k) ?? null, put: async (k, v) => void cache.set(k, v) },
     jobs: {
       get: async (id) => jobs.get(id) ?? null,
@@ -103,6 +108,7 @@ function fakes() {
     objects,
     jobs,
     cache,
+    plans,
     published,
     sink,
     planner,
@@ -246,6 +252,33 @@ describe('planner core', () => {
     await f.planner.handler({ Records: [notification('inbound/a.csv', { versionId: 'v2', eTag: 'etag2' })] });
     // Assess
     expect(details(f, 'JobStarted.v1').map((d) => d.totalRows)).toEqual([1, 1, 3]);
+  });
+
+  it('a cache hit on a wide header re-reads only the header (not a recount) and plans it by reference', async () => {
+    // Prepare: 1,500 columns (about 40 KB of JSON: above INLINE_PLAN_BYTES), 300 rows
+    const f = fakes();
+    const header = Array.from({ length: 1500 }, (_, i) => `measurement_column_${i}`);
+    const rows = Array.from({ length: 300 }, (_, r) => header.map(() => r).join(','));
+    const text = `${header.join(',')}\n${rows.join('\n')}\n`;
+    put(f, 'inbound/wide.csv', text);
+    await f.planner.handler({ Records: [notification('inbound/wide.csv')] });
+    const [cached] = [...f.cache.values()];
+    expect(cached?.header).toBeUndefined();
+    expect(cached?.headerRef).toMatchObject({ columns: 1500 });
+    f.jobs.clear();
+    const reads = f.reads;
+    // Act
+    await f.planner.handler({ Records: [notification('inbound/wide.csv')] });
+    // Assess: one read (the header), counted from the cache, the header by reference again
+    expect(f.reads).toBe(reads + 1);
+    await f.planner.deps.metrics.flush();
+    expect(f.sink.values('CacheHits')).toEqual([1]);
+    const [first, second] = details(f, 'JobStarted.v1');
+    expect(second.totalRows).toBe(300);
+    expect(second.planRef).toEqual(first.planRef);
+    expect(second.header).toBeUndefined();
+    const plan = JSON.parse(f.plans.get(`b/${second.planRef.key}`)!.toString());
+    expect(plan.header).toEqual(header);
   });
 
   const bad: [string, string | Uint8Array, string][] = [

@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { BusEntry } from '../../../events/bus.ts';
+import { JobStartedV1 } from '../../../events/catalog.ts';
 import type { PlannerDeps } from '../../../services/planner/core.ts';
 import { classifyKey, planObject } from '../../../services/planner/core.ts';
 import { MAX_HEADER_JSON_BYTES } from '../../../services/planner/header.ts';
@@ -8,6 +10,7 @@ import type { ObjectHead } from '../../../services/planner/ports.ts';
 import type { JobRecord } from '../../../services/shared/jobs.ts';
 import type { Log } from '../../../services/shared/logger.ts';
 import { BufferedMetrics, MemorySink } from '../../../services/shared/metrics.ts';
+import { decodePlan } from '../../../services/shared/plan.ts';
 import { parseTopicPolicy } from '../../../services/shared/topics.ts';
 
 interface Obj {
@@ -29,6 +32,9 @@ function setup(defaults: Partial<OptionDefaults> = {}) {
   /** What the planner stored in the counts cache (never read back here). */
   const cached: unknown[] = [];
   const log = (m: string, a?: Record<string, unknown>) => void logs.push(JSON.stringify([m, a ?? {}]));
+  /** Plan objects written (bucket/key -> bytes) and every write in order, with the job writes. */
+  const plans = new Map<string, Buffer>();
+  const writes: string[] = [];
   const deps: PlannerDeps = {
     store: {
       async head(ref): Promise<ObjectHead | null> {
@@ -56,11 +62,19 @@ function setup(defaults: Partial<OptionDefaults> = {}) {
     jobs: {
       get: async (id) => jobs.get(id) ?? null,
       create: async (r) => {
+        writes.push(`job ${r.jobId}`);
         if (jobs.has(r.jobId)) return false;
         jobs.set(r.jobId, structuredClone(r));
         return true;
       },
       markStartedPublished: async () => {},
+    },
+    plans: {
+      put: async (bucket, key, body) => {
+        writes.push(`plan ${bucket}/${key}`);
+        plans.set(`${bucket}/${key}`, Buffer.from(body));
+      },
+      get: async (bucket, key) => plans.get(`${bucket}/${key}`) ?? null,
     },
     bus: {
       async putEntries(entries) {
@@ -108,7 +122,7 @@ function setup(defaults: Partial<OptionDefaults> = {}) {
     published
       .filter((e) => e.detailType === type)
       .map((e) => JSON.parse(e.detail) as Record<string, unknown>);
-  return { plan, detail, jobs, logs, published, cached };
+  return { plan, detail, jobs, logs, published, cached, plans, writes, deps };
 }
 
 describe('every object under inbound/ gets an outcome', () => {
@@ -270,22 +284,102 @@ describe('no row data in events, records and logs', () => {
     expect(messages.join()).not.toMatch(/secret|nope/);
   });
 
-  it('a header too large for EventBridge or DynamoDB is rejected with the reason; one just under passes', async () => {
+  it('a header above MAX_HEADER_JSON_BYTES is rejected with the reason and position; one just under is planned', async () => {
     // Prepare: names of 9 characters + 3 bytes of JSON each
     const t = setup();
     const names = (n: number) => Array.from({ length: n }, (_, i) => `c${String(i).padStart(8, '0')}`);
     const fits = Math.floor((MAX_HEADER_JSON_BYTES - 1) / 12);
     // Act
-    const big = await t.plan('inbound/wide.csv', `${names(fits + 10).join(',')}\n`);
+    const big = await t.plan('inbound/wide.csv', `${names(fits + 10).join(',')}\n1\n`);
     const ok = await t.plan('inbound/ok.csv', `${names(fits).join(',')}\n`);
-    // Assess: the accepted one stays inside the limits the header shares with the rest of the event
+    // Assess
     expect(big).toMatchObject({ kind: 'rejected', reason: 'BAD_HEADER' });
-    expect(t.detail('JobRejected.v1')[0]?.message).toMatch(/too large/);
+    const rejected = t.detail('JobRejected.v1')[0];
+    expect(rejected?.message).toMatch(/too large: 87391 columns, 1048693 bytes as JSON \(limit 1048576/);
+    expect(rejected?.position).toEqual({ row: 0, byte: 0 });
     expect(ok.kind).toBe('planned');
+  });
+});
+
+describe('large plans are kept in S3 and referenced', () => {
+  /** A header of `n` columns with 40-character names: about 43 bytes of JSON each. */
+  const wide = (n: number) =>
+    Array.from({ length: n }, (_, i) => `a_rather_long_column_name_number_${String(i).padStart(7, '0')}`);
+
+  it('a header above INLINE_PLAN_BYTES: the plan object first, then the record and JobStarted carrying planRef', async () => {
+    // Prepare: 8,000 columns, about 344 KB as JSON (over EventBridge's 256 KB entry)
+    const t = setup();
+    const header = wide(8000);
+    const csv = `${header.join(',')}\n${header.map((_, i) => i).join(',')}\n`;
+    // Act
+    const out = await t.plan('inbound/wide.csv', csv);
+    // Assess: planned, the plan object written before the job record
+    expect(out.kind).toBe('planned');
+    const jobId = (out as { jobId: string }).jobId;
+    expect(t.writes).toEqual([`plan b/plans/${jobId}.json`, `job ${jobId}`]);
+    const body = t.plans.get(`b/plans/${jobId}.json`)!;
+    const record = t.jobs.get(jobId)!;
+    expect(record.header).toBeUndefined();
+    expect(record.planRef).toEqual({
+      key: `plans/${jobId}.json`,
+      sha256: createHash('sha256').update(body).digest('hex'),
+      bytes: body.length,
+      columns: 8000,
+    });
+    expect(decodePlan(body, record.planRef!, 'b', jobId).header).toEqual(header);
     const started = t.published.find((e) => e.detailType === 'JobStarted.v1')!;
-    const entryBytes = Buffer.byteLength(started.detail) + started.detailType.length + started.source.length;
-    expect(entryBytes).toBeLessThan(256 * 1024 - 2048); // room for a 1 KiB key, bus name, resources
-    const record = [...t.jobs.values()].find((j) => j.status === 'PLANNED')!;
-    expect(Buffer.byteLength(JSON.stringify(record))).toBeLessThan(400 * 1024 - 64 * 1024);
+    const detail = JSON.parse(started.detail);
+    expect(detail.header).toBeUndefined();
+    expect(detail.planRef).toEqual(record.planRef);
+    expect(JobStartedV1.safeParse(detail).success).toBe(true);
+    // Inside the limits, with room to spare
+    expect(Buffer.byteLength(started.detail)).toBeLessThan(8 * 1024);
+    expect(Buffer.byteLength(JSON.stringify(record))).toBeLessThan(8 * 1024);
+    // The counts cache item names the header instead of holding it
+    const [, cachedItem] = t.cached[0] as [string, Record<string, unknown>];
+    expect(cachedItem.header).toBeUndefined();
+    expect(cachedItem.headerRef).toMatchObject({ columns: 8000 });
+    expect(Buffer.byteLength(JSON.stringify(cachedItem))).toBeLessThan(1024);
+  });
+
+  it('a retried planner (record never written) rewrites the same plan bytes', async () => {
+    // Prepare: the first attempt wrote the plan, then the job write failed
+    const t = setup();
+    const csv = `${wide(2000).join(',')}\n1\n`;
+    const create = t.deps.jobs.create;
+    let failOnce = true;
+    (t.deps.jobs as { create: typeof create }).create = async (r) => {
+      if (failOnce) {
+        failOnce = false;
+        t.writes.push(`job ${r.jobId} (failed)`);
+        throw new Error('ProvisionedThroughputExceededException');
+      }
+      return create(r);
+    };
+    await expect(t.plan('inbound/retry.csv', csv)).rejects.toThrow(/ProvisionedThroughput/);
+    const [key] = [...t.plans.keys()];
+    const first = Buffer.from(t.plans.get(key!)!);
+    // Act: the message comes back
+    const out = await t.plan('inbound/retry.csv', csv);
+    // Assess
+    expect(out.kind).toBe('planned');
+    expect(t.plans.size).toBe(1);
+    expect(t.plans.get(key!)!.equals(first)).toBe(true);
+    expect(t.jobs.get((out as { jobId: string }).jobId)!.planRef!.sha256).toBe(
+      createHash('sha256').update(first).digest('hex'),
+    );
+  });
+
+  it('a small plan stays inline exactly as before: no plan object, header in record and event', async () => {
+    const t = setup();
+    const out = await t.plan('inbound/small.csv', 'id,name\n1,a\n');
+    expect(out.kind).toBe('planned');
+    expect(t.plans.size).toBe(0);
+    const record = [...t.jobs.values()][0]!;
+    expect(record.header).toEqual(['id', 'name']);
+    expect(record.planRef).toBeUndefined();
+    const detail = t.detail('JobStarted.v1')[0]!;
+    expect(detail.header).toEqual(['id', 'name']);
+    expect(detail.planRef).toBeUndefined();
   });
 });
