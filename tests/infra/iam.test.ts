@@ -282,10 +282,24 @@ describe('IAM: the source fate setting decides the move grants', () => {
     },
   );
 
+  it.each(['tag', 'move'] as const)(
+    'plans/ (%s mode): the planner only writes plans, the producer only reads them',
+    (fate) => {
+      const onPlans = (service: 'planner' | 'producer') =>
+        s3Grants(service, fate).filter((g) => g.endsWith(' plans/*'));
+      expect(onPlans('planner')).toEqual(['s3:PutObject plans/*']);
+      expect(onPlans('producer')).toEqual(['s3:GetObject plans/*']);
+    },
+  );
+
   it('move mode: writes only under processed/ and failed/, deletes versions only where sources are', () => {
     const planner = s3Grants('planner', 'move');
     const producer = s3Grants('producer', 'move');
-    expect(planner.filter((g) => g.startsWith('s3:PutObject '))).toEqual(['s3:PutObject failed/*']);
+    // plans/: the planner's large plans (docs/planner.md, "Large plans"), in either mode.
+    expect(planner.filter((g) => g.startsWith('s3:PutObject ')).sort()).toEqual([
+      's3:PutObject failed/*',
+      's3:PutObject plans/*',
+    ]);
     expect(producer.filter((g) => g.startsWith('s3:PutObject ')).sort()).toEqual([
       's3:PutObject failed/*',
       's3:PutObject processed/*',

@@ -422,6 +422,30 @@ describe('deploy settings', () => {
     );
   });
 
+  it('refuses plans/ expiring before the sources a resume needs (inbound/, failed/ when moved)', () => {
+    const stage = {
+      ROWSTREAM_VPC_ID: 'vpc-0abc',
+      ROWSTREAM_PRIVATE_SUBNET_IDS: 'subnet-0a',
+      ROWSTREAM_AVAILABILITY_ZONES: 'eu-west-1a',
+      ROWSTREAM_KAFKA_BROKERS: 'b:9092',
+      ROWSTREAM_KAFKA_AUTH: 'none',
+    };
+    expect(loadDeploySettings(stage).lifecycle.plansExpireDays).toBe(90);
+    expect(() => loadDeploySettings({ ...stage, ROWSTREAM_PLANS_EXPIRE_DAYS: '10' })).toThrow(
+      /ROWSTREAM_PLANS_EXPIRE_DAYS: below ROWSTREAM_INBOUND_EXPIRE_DAYS \(30\)/,
+    );
+    expect(() => loadDeploySettings({ ...stage, ROWSTREAM_INBOUND_EXPIRE_DAYS: '0' })).toThrow(
+      /below ROWSTREAM_INBOUND_EXPIRE_DAYS \(never\)/,
+    );
+    expect(() =>
+      loadDeploySettings({ ...stage, ROWSTREAM_SOURCE_FATE: 'move', ROWSTREAM_FAILED_EXPIRE_DAYS: '120' }),
+    ).toThrow(/below ROWSTREAM_FAILED_EXPIRE_DAYS \(120\)/);
+    expect(
+      loadDeploySettings({ ...stage, ROWSTREAM_INBOUND_EXPIRE_DAYS: '0', ROWSTREAM_PLANS_EXPIRE_DAYS: '0' })
+        .lifecycle.plansExpireDays,
+    ).toBe(0);
+  });
+
   it('parses a complete stage file', () => {
     const s = loadDeploySettings({
       ROWSTREAM_VPC_ID: 'vpc-0abc',
