@@ -1,7 +1,7 @@
 /**
  * `npm run bench:producer [-- --rows 1000000,10000000 --encoders fast,library --tx 50000
  *   --inflight 1,5 --headers full,compact --formats json,typed-json,avro --runtime bundle|tsx --repeat 3
- *   --metrics-compare none]`
+ *   --node-options image,--max-semi-space-size=8 --keys none,id --partitions 6 --metrics-compare none]`
  *
  * End-to-end producer throughput on the local stack: the CSV is an object in moto, the clock runs from
  * the JobStarted message to the job's COMPLETED record (all rows acknowledged by the broker inside
@@ -13,7 +13,10 @@
  * @platformatic/kafka version, so runs before and after an upgrade line up. `--formats`: the record
  * values, untyped JSON (the default), typed JSON and Avro in the Glue Schema Registry wire format (a
  * schema inferred from the rows, registered in the stage's registry, as the planner does); each run
- * also reads its topic back and reports value bytes per row. Also peak RSS of the producer process, metrics on vs off, and how far the ETA at 10%, 50%
+ * also reads its topic back and reports value bytes per row. `--node-options`: NODE_OPTIONS sets of the
+ * producer process (`image`: only the image's own flags). `--keys`: un-keyed (`none`) and/or keyed by a
+ * column (the key column's values spread over the partitions); `--partitions`: every topic, the job's
+ * and kcat's, is created with that many partitions first. Also peak RSS of the producer process, metrics on vs off, and how far the ETA at 10%, 50%
  * and 90% was from the real finish. Installs kcat with apt-get when it is missing (Debian package kcat).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -21,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { Kafka, logLevel } from 'kafkajs';
 import type { JobSchema } from '../events/catalog.ts';
 import { buildProducer } from '../scripts/build-producer.ts';
 import { awsClients } from '../services/shared/aws.ts';
@@ -46,6 +50,8 @@ const opts = new Command('bench:producer')
   )
   .option('--formats <list>', 'comma-separated record values: json, typed-json, avro', 'json')
   .option('--repeat <n>', 'rounds of every variant, each paired with its own kcat run', '1')
+  .option('--keys <list>', "comma-separated key columns, one variant each ('none': an un-keyed job)", 'none')
+  .option('--partitions <n>', "partitions of every topic (the job's and kcat's), created before the run", '1')
   .option(
     '--node-options <list>',
     "comma-separated NODE_OPTIONS of the producer process, one variant each ('image': the image's own flags)",
@@ -63,6 +69,8 @@ const opts = new Command('bench:producer')
     runtime: string;
     repeat: string;
     nodeOptions: string;
+    keys: string;
+    partitions: string;
   }>();
 const sizes = opts.rows.split(',').map(Number);
 type Encoder = 'fast' | 'library';
@@ -85,6 +93,14 @@ for (const f of formats) {
 const repeat = Number(opts.repeat);
 // 'image': no NODE_OPTIONS, so the producer runs with the flags the image's CMD gives it (PRODUCER_NODE_FLAGS).
 const nodeOptionSets = opts.nodeOptions.split(',');
+const keyColumns = opts.keys.split(',').map((k) => (k === 'none' ? null : k));
+for (const k of keyColumns) {
+  if (k !== null && !ROWS_HEADER.includes(k))
+    throw new Error(`--keys: ${k} is not a column (${ROWS_HEADER})`);
+}
+const partitions = Number(opts.partitions);
+if (!Number.isInteger(partitions) || partitions < 1)
+  throw new Error(`--partitions: a count, not ${opts.partitions}`);
 const metricsCompare = opts.metricsCompare;
 const library = `${opts.runtime}-platformatic-kafka@${JSON.parse(readFileSync(join(REPO, 'node_modules/@platformatic/kafka/package.json'), 'utf8')).version}`;
 
@@ -100,6 +116,17 @@ const { outputs, env } = await freshStack('bench');
 const aws = awsClients({ region: outputs.region, endpoint: outputs.endpoint ?? undefined });
 const kcat = ensureKcat();
 const brokers = outputs.kafka.brokers.join(',');
+const admin = new Kafka({
+  clientId: 'bench-producer',
+  brokers: [...outputs.kafka.brokers],
+  logLevel: logLevel.NOTHING,
+}).admin();
+await admin.connect();
+/** Creates the topic with `--partitions` partitions (1: left to the broker's auto-creation, as before). */
+async function createTopic(topic: string): Promise<void> {
+  if (partitions > 1)
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+}
 
 interface RunResult {
   label: string;
@@ -170,16 +197,28 @@ async function runProducer(
   rows: number,
   file: { path: string; size: number; head: Buffer },
   metrics: boolean,
-  variant: { inflight: number; headers: string; format: Format; nodeOptions: string } = {
+  variant: {
+    inflight: number;
+    headers: string;
+    format: Format;
+    nodeOptions: string;
+    keyColumn: string | null;
+  } = {
     inflight: 5,
     headers: 'compact',
     format: 'json',
     nodeOptions: 'image',
+    keyColumn: null,
   },
 ): Promise<RunResult> {
   const topic = `bench-${encoder}-${randomBytes(3).toString('hex')}`;
   const key = `inbound/bench-${rows}-${randomBytes(2).toString('hex')}.csv`;
-  const uploaded = await uploadJob(aws.s3, outputs.bucket, key, file, { topic, totalRows: rows });
+  await createTopic(topic);
+  const uploaded = await uploadJob(aws.s3, outputs.bucket, key, file, {
+    topic,
+    totalRows: rows,
+    options: { keyColumn: variant.keyColumn },
+  });
   const schema = await schemaFor(variant.format, topic);
   const job = {
     ...uploaded,
@@ -258,8 +297,9 @@ async function runProducer(
   };
 }
 
-function runKcat(rows: number, path: string, size: number): RunResult {
+async function runKcat(rows: number, path: string, size: number): Promise<RunResult> {
   const topic = `bench-kcat-${randomBytes(3).toString('hex')}`;
+  await createTopic(topic);
   const t0 = Date.now();
   execFileSync(
     kcat,
@@ -292,20 +332,25 @@ for (const rows of sizes) {
         for (const headers of headerModes) {
           for (const format of formats) {
             for (const nodeOptions of nodeOptionSets) {
-              const k = runKcat(rows, path, file.size);
-              results.push(k);
-              const node = nodeOptions === 'image' ? '' : `-node[${nodeOptions}]`;
-              const label = `${library}-${encoder}-inflight${inflight}-${headers}-${format}${node}-${rows}-r${round}`;
-              const r = await runProducer(label, encoder, rows, file, true, {
-                inflight,
-                headers,
-                format,
-                nodeOptions,
-              });
-              results.push(r);
-              console.log(
-                `[bench] round ${round} ${label}: ${r.rowsPerSecond} rows/s, ${r.mbPerSecond} MB/s, ${r.valueBytesPerRow} value bytes/row | kcat -P ${k.rowsPerSecond} rows/s | ${(r.rowsPerSecond / k.rowsPerSecond).toFixed(2)}x kcat | peak RSS ${r.peakRssMb} MB | load ${load()} | 10%..90% at ${JSON.stringify(r.deciles)} s`,
-              );
+              for (const keyColumn of keyColumns) {
+                const k = await runKcat(rows, path, file.size);
+                results.push(k);
+                const node = nodeOptions === 'image' ? '' : `-node[${nodeOptions}]`;
+                const keyed = keyColumn === null ? '' : `-key[${keyColumn}]`;
+                const parts = partitions > 1 ? `-p${partitions}` : '';
+                const label = `${library}-${encoder}-inflight${inflight}-${headers}-${format}${node}${keyed}${parts}-${rows}-r${round}`;
+                const r = await runProducer(label, encoder, rows, file, true, {
+                  inflight,
+                  headers,
+                  format,
+                  nodeOptions,
+                  keyColumn,
+                });
+                results.push(r);
+                console.log(
+                  `[bench] round ${round} ${label}: ${r.rowsPerSecond} rows/s, ${r.mbPerSecond} MB/s, ${r.valueBytesPerRow} value bytes/row | kcat -P ${k.rowsPerSecond} rows/s | ${(r.rowsPerSecond / k.rowsPerSecond).toFixed(2)}x kcat | peak RSS ${r.peakRssMb} MB | load ${load()} | 10%..90% at ${JSON.stringify(r.deciles)} s`,
+                );
+              }
             }
           }
         }
@@ -318,6 +363,7 @@ for (const rows of sizes) {
       headers: headerModes[0]!,
       format: formats[0]!,
       nodeOptions: nodeOptionSets[0]!,
+      keyColumn: keyColumns[0]!,
     };
     const on = await runProducer(
       `${library}-${metricsCompare}-${rows}-metrics`,
@@ -344,4 +390,5 @@ for (const rows of sizes) {
 console.log(
   JSON.stringify({ library, node: process.version, transactionRows: Number(txRows), results }, null, 2),
 );
+await admin.disconnect();
 process.exit(0);
