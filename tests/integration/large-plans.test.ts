@@ -282,6 +282,48 @@ describe('a header too large for events and job records (plan kept in S3, refere
     await checkTopic(tampered);
   }, 180_000);
 
+  it('typed records: an inferred schema too large for the record travels in the plan, and every value is typed', async () => {
+    // Prepare: 2,000 integer columns, `rowstream-schema: infer` (json: inferred, not registered, so the
+    // definition exists only in the plan: no registry to fall back on)
+    const suffix = randomBytes(3).toString('hex');
+    const key = `inbound/wide-typed-${suffix}.csv`;
+    const topic = `it-wide-typed-${suffix}`;
+    const header = Array.from({ length: 2000 }, (_, c) => `typed_${suffix}_reading_${c}_count`);
+    const rows = 5;
+    const lines = [header.join(',')];
+    for (let r = 1; r <= rows; r++) lines.push(header.map((_, c) => String(r * 10_000 + c)).join(','));
+    const put = await aws.s3.send(
+      new PutObjectCommand({
+        Bucket: outputs.bucket,
+        Key: key,
+        Body: `${lines.join('\n')}\n`,
+        Metadata: { 'rowstream-topic': topic, 'rowstream-schema': 'infer' },
+      }),
+    );
+    const jobId = jobIdFor(outputs.bucket, key, {
+      versionId: put.VersionId ?? null,
+      etag: (put.ETag ?? '').replaceAll('"', ''),
+    });
+    // Act
+    await planner.drain();
+    const done = await waitForJob(aws.doc, outputs.tables.jobs, jobId, terminal, 120_000);
+    // Assess: the record keeps the schema without its definition; the plan holds it
+    expect(done).toMatchObject({ status: 'COMPLETED', rowsDelivered: rows, schema: { source: 'inferred' } });
+    expect(done.schema?.definition).toBeUndefined();
+    expect(done.header).toBeUndefined();
+    const plan = await aws.s3.send(new GetObjectCommand({ Bucket: outputs.bucket, Key: done.planRef!.key }));
+    const doc = JSON.parse(await plan.Body!.transformToString());
+    expect(JSON.parse(doc.schemaDefinition).fields).toHaveLength(2000);
+    const records = await readTopic(outputs.kafka.brokers, topic);
+    expect(records.map((r) => Number(r.headers['rowstream-row']))).toEqual([1, 2, 3, 4, 5]);
+    records.forEach((rec, i) => {
+      const value = JSON.parse(rec.value) as Record<string, unknown>;
+      expect(Object.keys(value)).toEqual(header);
+      const wrong = header.filter((name, c) => value[name] !== (i + 1) * 10_000 + c);
+      expect(wrong, `row ${i + 1}: values not typed under their column`).toEqual([]);
+    });
+  }, 180_000);
+
   it("with the plan restored, `rowstream resume` finishes the job (the sweeper runs it from the record's reference)", async () => {
     // Prepare
     await aws.s3.send(
