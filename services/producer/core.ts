@@ -248,17 +248,25 @@ export async function runJob(
  * The job with its plan at hand (a referenced plan read from S3 and checked); throws a ProducerError
  * (PLAN_*, or AWS_RETRIES_EXHAUSTED) naming the plan object.
  */
-function planOf(
+async function planOf(
   job: JobStartedEvent,
   deps: ProducerDeps,
   cfg: ProducerSettings,
   log: Log,
 ): Promise<JobStarted> {
   const store = deps.plans;
-  return withPlan(
+  const planned = await withPlan(
     job,
     store ? (key) => awsCall(deps, cfg, log, 'readPlan', () => store.get(job.bucket, key)) : null,
   );
+  if (job.planRef) {
+    log.info('plan read from S3 and checked', {
+      plan: `s3://${job.bucket}/${job.planRef.key}`,
+      bytes: job.planRef.bytes,
+      columns: job.planRef.columns,
+    });
+  }
+  return planned;
 }
 
 /** The job as the planner recorded it; the event only names it. */

@@ -234,6 +234,26 @@ describe('planner core', () => {
     expect(f.jobs.get(jobId)?.startedEventPublished).toBe(true);
   }, 20_000);
 
+  it('outbox: a JobStarted whose plan is referenced is re-published with the same reference', async () => {
+    // Prepare: a wide header (about 45 KB of JSON), PutEvents fails once after the record is written
+    const f = fakes();
+    const header = Array.from({ length: 1500 }, (_, i) => `outbox_measurement_${i}`);
+    put(f, 'inbound/w.csv', `${header.join(',')}\n${header.map(() => 1).join(',')}\n`);
+    f.failNextPublishes(1);
+    await f.planner.handler({ Records: [notification('inbound/w.csv')] });
+    const jobId = [...f.jobs.keys()][0]!;
+    const planRef = f.jobs.get(jobId)?.planRef;
+    expect(planRef?.columns).toBe(1500);
+    // Act: the notification comes back (the outbox path re-publishes from the record)
+    await f.planner.handler({ Records: [notification('inbound/w.csv')] });
+    // Assess
+    const [started] = details(f, 'JobStarted.v1');
+    expect(started.planRef).toEqual(planRef);
+    expect(started.header).toBeUndefined();
+    expect(f.jobs.get(jobId)?.startedEventPublished).toBe(true);
+    expect(f.plans.size).toBe(1);
+  }, 20_000);
+
   it('a cache hit skips reading; a new ETag counts again', async () => {
     // Prepare
     const f = fakes();
