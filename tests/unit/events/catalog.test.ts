@@ -50,6 +50,13 @@ describe('event catalog contract', () => {
     },
   );
 
+  it('JobStarted.v1 with a large plan: the sample carries planRef instead of header and matches the schema', async () => {
+    const referenced = await readJson(join(root, 'samples', 'JobStarted.v1.planRef.json'));
+    expect(CATALOG['JobStarted.v1'].schema.safeParse(referenced).error?.issues ?? []).toEqual([]);
+    expect(referenced.header).toBeUndefined();
+    expect(referenced.planRef.key).toBe(`plans/${referenced.jobId}.json`);
+  });
+
   it('detects a removed field, a new required field, a changed type and a removed enum value', () => {
     const published = {
       type: 'object',
