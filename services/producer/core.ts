@@ -8,7 +8,12 @@ import type { PlanStorePort } from '../shared/plan.ts';
 import { backoffDelay, retry } from '../shared/retry.ts';
 import { type RawRow, RowSplitter } from '../shared/rows.ts';
 import type { SchemaReaderPort } from '../shared/schema/registry.ts';
-import { type ObjectTagsPort, type SourceMoveDeps, settleSourceFate } from '../shared/source-fate.ts';
+import {
+  fateDestination,
+  type ObjectTagsPort,
+  type SourceMoveDeps,
+  settleSourceFate,
+} from '../shared/source-fate.ts';
 import { type TopicPolicy, topicRefusal } from '../shared/topics.ts';
 import {
   AttemptsExhaustedError,
@@ -334,13 +339,47 @@ async function recoverLostRecord(
       partitions: [{ partition: last.partition, firstOffset: null, lastOffset: last.offset }],
       updatedAt: new Date(deps.now()).toISOString(),
     };
+    const movedTo = await findMovedSource(event, deps, log);
     const claim = await awsCall(deps, cfg, log, 'recover', () =>
-      deps.jobs.recover(event, cfg.owner, cfg.leaseMs, checkpoint),
+      deps.jobs.recover(event, cfg.owner, cfg.leaseMs, checkpoint, movedTo ?? undefined),
     );
     return { kind: 'recovered', claim };
   } finally {
     await producer.close().catch(() => {});
   }
+}
+
+/**
+ * Where a job whose record was lost had moved its source (move mode): the copy in processed/ or failed/
+ * whose tags name the job, if it is that key's current version. The record said where the object was; the
+ * tags on the copy are the only other witness. null: not moved (or not findable), read the original.
+ */
+async function findMovedSource(event: JobStarted, deps: ProducerDeps, log: Log): Promise<MovedSource | null> {
+  const move = deps.sourceMove;
+  if (!move || !event.versionId) return null;
+  for (const outcome of ['COMPLETED', 'FAILED'] as const) {
+    const key = fateDestination(event.key, outcome, move.inboundPrefix);
+    const versionId = await move.objects
+      .findCopy(event.bucket, key, { jobId: event.jobId, outcome })
+      .catch((e: unknown) => {
+        log.warn('could not look for a moved source of the lost record', {
+          key,
+          error: (e as Error).message,
+        });
+        return null;
+      });
+    if (versionId) {
+      log.warn('the lost record had moved the source; reading it from the copy', { key, versionId });
+      return {
+        key,
+        versionId,
+        outcome,
+        from: { key: event.key, versionId: event.versionId },
+        movedAt: new Date(deps.now()).toISOString(),
+      };
+    }
+  }
+  return null;
 }
 
 /** One AWS call of the job, retried with backoff and jitter past the SDK's own retries. */

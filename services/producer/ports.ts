@@ -1,5 +1,5 @@
 import type { JobStarted, JobStartedEvent, JobStatus } from '../../events/catalog.ts';
-import type { JobCheckpoint, JobPlacement, JobRecord } from '../shared/jobs.ts';
+import type { JobCheckpoint, JobPlacement, JobRecord, MovedSource } from '../shared/jobs.ts';
 
 /** The small interfaces the producer core talks through; adapters/ implements them. */
 
@@ -139,7 +139,14 @@ export interface JobsStore {
    * Re-creates a lost record from the event and the job's committed rows found in Kafka, claimed by
    * `owner` (`recoveredFrom: 'kafka'`); `busy` when a record appeared meanwhile.
    */
-  recover(job: JobStarted, owner: string, leaseMs: number, checkpoint: JobCheckpoint): Promise<ClaimResult>;
+  recover(
+    job: JobStarted,
+    owner: string,
+    leaseMs: number,
+    checkpoint: JobCheckpoint,
+    /** Where the lost record had moved the source, found by its copy's tags (move mode). */
+    movedTo?: MovedSource,
+  ): Promise<ClaimResult>;
   /** Extends the lease; throws LeaseLostError when the job is no longer mine. */
   renew(jobId: string, owner: string, leaseMs: number): Promise<void>;
   /** Writes the checkpoint, conditional on the lease; throws LeaseLostError otherwise. */

@@ -17,7 +17,7 @@ import {
   ListObjectVersionsCommand,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../events/ids.ts';
 import { jobStartedFromRecord } from '../../services/producer/core.ts';
@@ -308,6 +308,32 @@ describe('source fate: move', () => {
       });
     },
   );
+
+  it('a lost job record (restored table) after the move: a replayed JobStarted finds the copy by its tags, nothing sent twice', async () => {
+    // Prepare: a completed, moved job whose record is then lost
+    await producer('p3');
+    const topic = `it-move-${randomBytes(3).toString('hex')}`;
+    const name = `lost-${randomBytes(3).toString('hex')}.csv`;
+    const d = await drop(`inbound/${name}`, csv(40), { 'rowstream-topic': topic });
+    const done = await waitForJob(aws.doc, outputs.tables.jobs, d.jobId, moved('processed/'), 60_000);
+    await aws.doc.send(new DeleteCommand({ TableName: outputs.tables.jobs, Key: { jobId: d.jobId } }));
+    // Act
+    await sendJobStarted(aws.sqs, outputs.queues.producer.url, jobStartedFromRecord(done, new Date())!);
+    const recovered = await waitForJob(
+      aws.doc,
+      outputs.tables.jobs,
+      d.jobId,
+      (r) => r.recoveredFrom === 'kafka' && terminal(r),
+      60_000,
+    );
+    // Assess
+    expect(recovered).toMatchObject({
+      status: 'COMPLETED',
+      movedTo: { key: `processed/${name}`, versionId: done.movedTo!.versionId, outcome: 'COMPLETED' },
+    });
+    expect((await jobRows(topic, d.jobId)).rows).toEqual(range(1, 40));
+    expect((await versionsOf(`processed/${name}`)).versions).toEqual([done.movedTo!.versionId]);
+  });
 
   it('an end-of-job step interrupted after the copy, then after the record, is finished by replays: one copy, nothing lost', async () => {
     // Prepare: a COMPLETED job whose step stopped right after the copy (the process died there)

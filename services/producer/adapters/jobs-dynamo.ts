@@ -147,7 +147,7 @@ export function dynamoJobs(
       return { kind: 'busy', owner: 'none', expiresAt: 0 };
     },
 
-    async recover(job, owner, leaseMs, checkpoint) {
+    async recover(job, owner, leaseMs, checkpoint, movedTo) {
       const t = now();
       const record: JobRecord = {
         ...recordFromJobStarted(job, 'RUNNING', iso()),
@@ -161,6 +161,7 @@ export function dynamoJobs(
         rowsDelivered: checkpoint.rowsDelivered,
         rowsRejected: checkpoint.rowsRejected,
         partitions: checkpoint.partitions,
+        ...(movedTo ? { movedTo } : {}),
       };
       try {
         await doc.send(
