@@ -239,7 +239,7 @@ async function runProducer(
       ROWSTREAM_PRODUCER_METRICS: metrics ? 'true' : 'false',
       ROWSTREAM_PRODUCER_METRICS_FLUSH_MS: '5000',
       ROWSTREAM_METRICS_SINK: `file:${join(REPO, '.local', 'bench', `emf-${label}.log`)}`,
-      LOG_LEVEL: 'WARN',
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'WARN',
       NODE_OPTIONS: variant.nodeOptions === 'image' ? '' : variant.nodeOptions,
     },
     join(REPO, '.local', 'bench', `producer-${label}.log`),

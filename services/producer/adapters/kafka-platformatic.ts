@@ -17,7 +17,7 @@ import { BatchEncoder, sealBatch } from './kafka-batch.ts';
 import { connectionOf, type KafkaConnection, platformaticConnectionOptions } from './kafka-connection.ts';
 import { type PipelineOptions, ProducePipeline } from './kafka-pipeline.ts';
 import { choosePlacement, Partitioner } from './kafka-placement.ts';
-import { describeTopicLimits, readLastCommitted } from './kafka-scan.ts';
+import { describeTopicLimits, readLastCommitted, startupRetryDelay } from './kafka-scan.ts';
 
 export interface KafkaClientSettings {
   readonly brokers: readonly string[];
@@ -68,7 +68,8 @@ export function platformaticKafka(settings: KafkaClientSettings): KafkaPort {
         clientId: settings.clientId,
         ...connection,
         timeout: settings.transactionTimeoutMs,
-        retries: 3,
+        retries: 5,
+        retryDelay: startupRetryDelay,
       });
       try {
         const meta = await client.metadata({ topics: [topic], autocreateTopics, forceUpdate: true });
