@@ -1,7 +1,7 @@
 import type { JobStarted } from '../../../events/catalog.ts';
 import { decodeRow, type RawRow } from '../../shared/rows.ts';
 import type { OutRecord } from '../ports.ts';
-import { valueEncoder } from '../rows.ts';
+import { jsonBytesEncoder, valueEncoder } from '../rows.ts';
 import { mismatchDetail, TYPE_MISMATCH, type TypedValueEncoder } from '../typed.ts';
 
 export const HEADERS = {
@@ -35,6 +35,8 @@ export type BuiltRecord =
 /** Turns a framed row into the Kafka record of the job (value, key, headers) or a reject reason. */
 export class RecordBuilder {
   private readonly encodeValue: ReturnType<typeof valueEncoder>;
+  /** The JSON value from the row's bytes (un-keyed, untyped JSON jobs); null: the general path only. */
+  private readonly fastJson: ReturnType<typeof jsonBytesEncoder>;
   private readonly keyIndex: number;
   private readonly headerBytes: number;
 
@@ -53,10 +55,16 @@ export class RecordBuilder {
   ) {
     this.encodeValue = valueEncoder(job.options.format === 'csv' ? 'csv' : 'json', job.header);
     this.keyIndex = job.options.keyColumn === null ? -1 : job.header.indexOf(job.options.keyColumn);
+    this.fastJson =
+      job.options.format === 'json' && typed === null && this.keyIndex < 0
+        ? jsonBytesEncoder(job.header, job.options.delimiter)
+        : null;
     this.headerBytes = HEADERS.job.length + job.jobId.length + HEADERS.source.length + job.sourceUri.length;
   }
 
   build(raw: RawRow): BuiltRecord {
+    const fast = this.fastJson && !raw.oversized && !raw.unterminated ? this.fastJson(raw.bytes) : null;
+    if (fast) return this.sized(raw, fast, null);
     const decoded = decodeRow(raw, this.job.header, this.job.options.delimiter);
     if (!decoded.ok) return { ok: false, reason: decoded.reason, detail: decoded.detail };
     let value: string | Buffer;
@@ -74,10 +82,14 @@ export class RecordBuilder {
       value = this.encodeValue(decoded);
     }
     const key = this.keyIndex >= 0 ? (decoded.fields[this.keyIndex] ?? null) : null;
+    return this.sized(raw, value, key);
+  }
+
+  private sized(raw: RawRow, value: string | Buffer, key: string | null): BuiltRecord {
     const rowStr = String(raw.row);
     const offStr = String(raw.nextOffset);
     const size =
-      Buffer.byteLength(value) +
+      (typeof value === 'string' ? Buffer.byteLength(value) : value.length) +
       (key === null ? 0 : Buffer.byteLength(key)) +
       this.headerBytes +
       rowStr.length +

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { parse as parseSync } from 'csv-parse/sync';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { recordValue, valueEncoder } from '../../../services/producer/rows.ts';
+import { jsonBytesEncoder, recordValue, valueEncoder } from '../../../services/producer/rows.ts';
 import { decodeRow, type RawRow, RowSplitter, splitQuoted } from '../../../services/shared/rows.ts';
 import { trickyCsv } from '../../../testkit/csv.ts';
 import { describeCsv } from '../../../testkit/producer.ts';
@@ -171,6 +172,96 @@ describe('valueEncoder', () => {
         expect(Object.getOwnPropertyDescriptor(parsed, h)?.value).toBe(fields[i]);
       expect(valueEncoder('csv', header)(decoded)).toBe(decoded.text);
     }
+  });
+});
+
+describe('jsonBytesEncoder (the JSON value straight from the row bytes)', () => {
+  const raw = (bytes: Buffer): RawRow => ({
+    row: 1,
+    offset: 0,
+    nextOffset: bytes.length,
+    bytes,
+    hasQuote: bytes.includes(0x22),
+    unterminated: false,
+    oversized: false,
+  });
+  // Field pieces: plain, quoted, with what JSON escapes, non-ASCII, invalid UTF-8, delimiters in quotes.
+  const pieces = (d: string): Buffer[] =>
+    [
+      'a',
+      'id-7',
+      '',
+      ' x y ',
+      '0.01',
+      'Zürich',
+      '✓😀',
+      '\u2028',
+      '"q"',
+      `"a${d}b"`,
+      '""',
+      '"é"',
+      '"x\ny"',
+      '"he said ""hi"""',
+      'a"b',
+      '"x"y',
+      'back\\slash',
+      'tab\there',
+      '\u0001',
+      '"multi\r\nline"',
+      '"a',
+    ]
+      .map((t) => Buffer.from(t))
+      .concat([Buffer.from([0xff, 0xfe]), Buffer.from([0x22, 0xc3, 0x22])]);
+
+  it('gives byte for byte the general path value, or null where the general path must decide', () => {
+    let fast = 0;
+    let total = 0;
+    fc.assert(
+      fc.property(
+        fc.constantFrom(',', ';', '\t', '|', ':'),
+        fc.integer({ min: 1, max: 5 }),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 7 }),
+        (d, columns, picks) => {
+          const header = Array.from({ length: columns }, (_, i) => (i === 1 ? 'n"a\\me' : `c${i}`));
+          const all = pieces(d);
+          // Mostly plain pieces, so rows with the header's field count are common.
+          const chosen = picks.map((p) => all[p % 4 === 0 ? p % all.length : p % 8]!);
+          const bytes = Buffer.concat(chosen.flatMap((b, i) => (i === 0 ? [b] : [Buffer.from(d), b])));
+          const out = jsonBytesEncoder(header, d)?.(bytes) ?? null;
+          const decoded = decodeRow(raw(bytes), header, d);
+          total++;
+          if (out === null) return;
+          fast++;
+          // Assess: the general path accepts the row and its value has exactly these bytes
+          expect(decoded.ok).toBe(true);
+          if (!decoded.ok) return;
+          expect(out.equals(Buffer.from(valueEncoder('json', header)(decoded)))).toBe(true);
+        },
+      ),
+      { numRuns: 20_000 },
+    );
+    // The fast path is taken for a real share of the rows (else this test would prove nothing).
+    expect(fast).toBeGreaterThan(total * 0.05);
+  });
+
+  it('takes plain and simply quoted rows, and leaves escapes, doubled quotes and bad rows to the general path', () => {
+    const enc = jsonBytesEncoder(['id', 'name', 'note'], ',')!;
+    expect(enc(Buffer.from('1,"Alice, B",x'))?.toString()).toBe('{"id":"1","name":"Alice, B","note":"x"}');
+    expect(enc(Buffer.from('1,,'))?.toString()).toBe('{"id":"1","name":"","note":""}');
+    expect(enc(Buffer.from('1,"",Zürich'))?.toString()).toBe('{"id":"1","name":"","note":"Zürich"}');
+    for (const general of [
+      '1,"a ""b""",x',
+      '1,a"b,x',
+      '1,a\\b,x',
+      '1,a\tb,x',
+      '1,"x"y,z',
+      '1,2',
+      '1,2,3,4',
+      '1,"a,b',
+    ])
+      expect(enc(Buffer.from(general))).toBeNull();
+    expect(enc(Buffer.from([0x31, 0x2c, 0xff, 0x2c, 0x33]))).toBeNull();
+    expect(jsonBytesEncoder([], ',')).toBeNull();
   });
 });
 
