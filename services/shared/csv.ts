@@ -137,7 +137,7 @@ export class CsvFramer {
         nextCR = buf.indexOf(CR, i);
         if (nextCR < 0) nextCR = n;
       }
-      let stop = nextQuote < nextCR ? nextQuote : nextCR;
+      let stop = Math.min(nextQuote, nextCR);
       const lf = buf.indexOf(LF, i);
       if (lf >= 0 && lf < stop) stop = lf;
       // Bytes i..stop-1 are ordinary: only the last of them decides whether a field starts at `stop`.
