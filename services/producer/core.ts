@@ -282,7 +282,13 @@ function trustedJob(event: JobStartedEvent, record: JobRecord, log: Log): JobSta
     (k) => fromRecord[k] !== event[k],
   );
   if (fromRecord.planRef?.sha256 !== event.planRef?.sha256) differs.push('planRef');
-  if (differs.length > 0 || JSON.stringify(fromRecord.options) !== JSON.stringify(event.options)) {
+  // Option by option: DynamoDB does not keep the event's key order, so the objects' JSON texts differ
+  // for the same options (that warned on every job).
+  const a = fromRecord.options as Record<string, unknown>;
+  const b = event.options as Record<string, unknown>;
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)]))
+    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) differs.push(`options.${k}`);
+  if (differs.length > 0) {
     log.warn('JobStarted differs from the planner-written record; running the job as recorded', {
       fields: differs,
     });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runJob } from '../../../services/producer/core.ts';
+import { recordFromJobStarted } from '../../../services/shared/jobs.ts';
+import type { Log } from '../../../services/shared/logger.ts';
 import { csvOf, jobFor, makeDeps, settings } from './fakes.ts';
 
 const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
@@ -279,5 +281,61 @@ describe('producer core: placement', () => {
     expect(cp.placement).toEqual({ partitions: 3, partition: 0, keyed: false });
     expect(kafka.placements).toEqual([]);
     expect(kafka.openedWith).toEqual([cp.placement]);
+  });
+});
+
+describe('JobStarted against the planner-written record', () => {
+  const recording = () => {
+    const warnings: { message: string; attrs: Record<string, unknown> }[] = [];
+    const log: Log = {
+      debug() {},
+      info() {},
+      error() {},
+      warn: (message, attrs) => warnings.push({ message, attrs: { ...attrs } }),
+      child: () => log,
+    };
+    return { log, warnings };
+  };
+
+  it('does not warn when only the key order of the options differs (as DynamoDB returns them)', async () => {
+    // Prepare: the record's options in another key order than the event's
+    const csv = csvOf(3);
+    const { log, warnings } = recording();
+    const { deps, jobs } = makeDeps(csv, { logger: log });
+    const job = jobFor(csv);
+    const o = job.options;
+    jobs.record = recordFromJobStarted(
+      {
+        ...job,
+        options: {
+          failOnBadRow: o.failOnBadRow,
+          delimiter: o.delimiter,
+          keyColumn: o.keyColumn,
+          format: o.format,
+        },
+      },
+      'PLANNED',
+      job.occurredAt,
+    );
+    // Act
+    const outcome = await runJob(job, deps, settings());
+    // Assess
+    expect(outcome.kind).toBe('completed');
+    expect(warnings.filter((w) => w.message.includes('differs'))).toEqual([]);
+  });
+
+  it('warns, naming the option, and runs the job as recorded when an option really differs', async () => {
+    // Prepare: the event says key column "name", the record none
+    const csv = csvOf(3);
+    const { log, warnings } = recording();
+    const { deps, jobs, kafka } = makeDeps(csv, { logger: log });
+    const job = jobFor(csv);
+    jobs.record = recordFromJobStarted(job, 'PLANNED', job.occurredAt);
+    // Act
+    await runJob({ ...job, options: { ...job.options, keyColumn: 'name' } }, deps, settings());
+    // Assess
+    const w = warnings.find((x) => x.message.includes('differs'));
+    expect(w?.attrs.fields).toEqual(['options.keyColumn']);
+    expect(kafka.log.every((r) => r.key === null)).toBe(true);
   });
 });
