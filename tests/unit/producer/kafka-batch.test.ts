@@ -32,7 +32,14 @@ describe('BatchEncoder', () => {
     const records: OutRecord[] = [];
     for (let i = 1; i <= 150; i++) {
       const value = i % 50 === 0 ? 'x'.repeat(70_000) : `{"id":"${i}","city":"Zürich ✓"}`.repeat(i % 7);
-      records.push(record(i, value, i % 3 === 0 ? `k-${i}` : null));
+      const r = record(i, value, i % 3 === 0 ? `k-${i}` : null);
+      // Values as bytes too (the fast JSON path), and per-record header values that are not short
+      // ASCII (non-ASCII, longer than the encoder's copy loop).
+      records.push({
+        ...r,
+        value: i % 4 === 0 ? Buffer.from(value) : value,
+        headers: { ...r.headers, 'x-note': i % 2 ? `é✓-${i}` : 'y'.repeat(30 + (i % 10)) },
+      });
     }
     const encoder = new BatchEncoder(new Set(['rowstream-job', 'rowstream-source']));
     // Act
@@ -54,7 +61,7 @@ describe('BatchEncoder', () => {
       expect(r.offsetDelta).toBe(i);
       expect(r.timestampDelta).toBe(0n);
       expect(r.key === null || r.key.length === 0 ? null : r.key.toString()).toBe(want.key);
-      expect(r.value?.toString('utf8')).toBe(want.value);
+      expect(r.value?.toString('utf8')).toBe(want.value.toString());
       expect(r.headers.map(([k, v]) => [k?.toString(), v?.toString()])).toEqual(Object.entries(want.headers));
     });
   });
