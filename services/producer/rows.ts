@@ -68,10 +68,16 @@ function put(dst: Buffer, pos: number, src: Uint8Array, from: number, to: number
  * text after a closing quote, a field count other than the header's, or invalid UTF-8. null for the
  * whole job when the header is empty.
  */
-export function jsonBytesEncoder(
-  header: readonly string[],
-  delimiter: string,
-): ((bytes: Buffer) => Buffer | null) | null {
+export interface JsonBytesEncoder {
+  (bytes: Buffer): Buffer | null;
+  /**
+   * Field `index` of the row the last call encoded (it returned a value), as the general path decodes
+   * it: the key of a keyed job without decoding the row.
+   */
+  field(bytes: Buffer, index: number): string;
+}
+
+export function jsonBytesEncoder(header: readonly string[], delimiter: string): JsonBytesEncoder | null {
   const n = header.length;
   if (n === 0 || delimiter.length !== 1 || delimiter.charCodeAt(0) >= 0x80) return null;
   const delim = delimiter.charCodeAt(0);
@@ -79,7 +85,7 @@ export function jsonBytesEncoder(
   const fixedBytes = pieces.reduce((a, p) => a + p.length, 0) + 2;
   const starts = new Int32Array(n);
   const ends = new Int32Array(n);
-  return (bytes) => {
+  const encode = (bytes: Buffer): Buffer | null => {
     const len = bytes.length;
     let field = 0;
     let content = 0;
@@ -129,6 +135,9 @@ export function jsonBytesEncoder(
     out[pos] = 0x7d; // }
     return out;
   };
+  return Object.assign(encode, {
+    field: (bytes: Buffer, index: number) => bytes.toString('utf8', starts[index], ends[index]),
+  });
 }
 
 /** One line of the rejects CSV (columns row,byte_offset,reason,raw,detail). */

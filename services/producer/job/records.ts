@@ -35,7 +35,7 @@ export type BuiltRecord =
 /** Turns a framed row into the Kafka record of the job (value, key, headers) or a reject reason. */
 export class RecordBuilder {
   private readonly encodeValue: ReturnType<typeof valueEncoder>;
-  /** The JSON value from the row's bytes (un-keyed, untyped JSON jobs); null: the general path only. */
+  /** The JSON value (and key) from the row's bytes (untyped JSON jobs); null: the general path only. */
   private readonly fastJson: ReturnType<typeof jsonBytesEncoder>;
   private readonly keyIndex: number;
   private readonly headerBytes: number;
@@ -56,7 +56,7 @@ export class RecordBuilder {
     this.encodeValue = valueEncoder(job.options.format === 'csv' ? 'csv' : 'json', job.header);
     this.keyIndex = job.options.keyColumn === null ? -1 : job.header.indexOf(job.options.keyColumn);
     this.fastJson =
-      job.options.format === 'json' && typed === null && this.keyIndex < 0
+      job.options.format === 'json' && typed === null
         ? jsonBytesEncoder(job.header, job.options.delimiter)
         : null;
     this.headerBytes = HEADERS.job.length + job.jobId.length + HEADERS.source.length + job.sourceUri.length;
@@ -64,7 +64,12 @@ export class RecordBuilder {
 
   build(raw: RawRow): BuiltRecord {
     const fast = this.fastJson && !raw.oversized && !raw.unterminated ? this.fastJson(raw.bytes) : null;
-    if (fast) return this.sized(raw, fast, null);
+    if (fast)
+      return this.sized(
+        raw,
+        fast,
+        this.keyIndex >= 0 ? this.fastJson!.field(raw.bytes, this.keyIndex) : null,
+      );
     const decoded = decodeRow(raw, this.job.header, this.job.options.delimiter);
     if (!decoded.ok) return { ok: false, reason: decoded.reason, detail: decoded.detail };
     let value: string | Buffer;

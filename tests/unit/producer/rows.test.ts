@@ -236,6 +236,10 @@ describe('jsonBytesEncoder (the JSON value straight from the row bytes)', () => 
           expect(decoded.ok).toBe(true);
           if (!decoded.ok) return;
           expect(out.equals(Buffer.from(valueEncoder('json', header)(decoded)))).toBe(true);
+          // and each field (a keyed job's key) as the general path decodes it
+          const enc = jsonBytesEncoder(header, d)!;
+          enc(bytes);
+          expect(header.map((_, i) => enc.field(bytes, i))).toEqual(decoded.fields);
         },
       ),
       { numRuns: 20_000 },
