@@ -19,7 +19,6 @@
  * and kcat's, is created with that many partitions first. Also peak RSS of the producer process, metrics on vs off, and how far the ETA at 10%, 50%
  * and 90% was from the real finish. Installs kcat with apt-get when it is missing (Debian package kcat).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,6 +34,7 @@ import { glueRegistry } from '../services/shared/schema/registry-glue.ts';
 import { getJob, REPO, sendJobStarted, startProducer, uploadJob } from '../testkit/producer.ts';
 import { ROWS_HEADER, rowValue, writeRowsFile } from '../testkit/rows.ts';
 import { freshStack } from '../testkit/stack.ts';
+import { ensureKcat, runKcat as runKcatLines } from './lib/kcat.ts';
 
 const opts = new Command('bench:producer')
   .option('--rows <counts>', 'comma-separated file sizes in rows', '1000000,10000000')
@@ -103,14 +103,6 @@ if (!Number.isInteger(partitions) || partitions < 1)
   throw new Error(`--partitions: a count, not ${opts.partitions}`);
 const metricsCompare = opts.metricsCompare;
 const library = `${opts.runtime}-platformatic-kafka@${JSON.parse(readFileSync(join(REPO, 'node_modules/@platformatic/kafka/package.json'), 'utf8')).version}`;
-
-function ensureKcat(): string {
-  const found = spawnSync('which', ['kcat']).stdout.toString().trim();
-  if (found) return found;
-  console.log('[bench] kcat missing: apt-get install -y kcat');
-  execFileSync('apt-get', ['install', '-y', 'kcat'], { stdio: 'inherit' });
-  return 'kcat';
-}
 
 const { outputs, env } = await freshStack('bench');
 const aws = awsClients({ region: outputs.region, endpoint: outputs.endpoint ?? undefined });
@@ -298,25 +290,8 @@ async function runProducer(
 }
 
 async function runKcat(rows: number, path: string, size: number): Promise<RunResult> {
-  const topic = `bench-kcat-${randomBytes(3).toString('hex')}`;
-  await createTopic(topic);
-  const t0 = Date.now();
-  execFileSync(
-    kcat,
-    ['-P', '-b', brokers, '-t', topic, '-X', 'acks=all', '-X', 'enable.idempotence=true', '-l', path],
-    { stdio: 'inherit' },
-  );
-  const seconds = (Date.now() - t0) / 1000;
-  return {
-    label: `kcat-${rows}`,
-    rows,
-    bytes: size,
-    seconds,
-    rowsPerSecond: Math.round(rows / seconds),
-    mbPerSecond: Math.round((size / 1e6 / seconds) * 10) / 10,
-    peakRssMb: null,
-    eta: [],
-  };
+  const { topic: _topic, ...k } = await runKcatLines({ kcat, brokers, rows, path, size, createTopic });
+  return { ...k, peakRssMb: null, eta: [] };
 }
 
 const results: RunResult[] = [];

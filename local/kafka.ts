@@ -21,8 +21,8 @@ interface Marker {
   readonly installedAt: string;
 }
 
-function fingerprint(paths: LocalPaths): string {
-  return createHash('sha256').update(readFileSync(paths.kafka.pom)).digest('hex');
+function fingerprint(pom: string): string {
+  return createHash('sha256').update(readFileSync(pom)).digest('hex');
 }
 
 function jarCount(dir: string): number {
@@ -38,64 +38,94 @@ async function requireTool(command: string, args: string[], hint: string, logFil
   }
 }
 
+/** A set of jars fetched from Maven Central with a dependency manifest (a pom, not a build). */
+export interface JarSet {
+  /** What the log lines call it, e.g. `kafka 4.1.1`. */
+  readonly label: string;
+  readonly pom: string;
+  /** The folder the jars are copied to (emptied first). */
+  readonly libs: string;
+  /** The marker file (pom hash, jar count) that makes the next call a no-op. */
+  readonly marker: string;
+  readonly installLog: string;
+  /** Where mvn runs. */
+  readonly cwd: string;
+}
+
 /**
- * Fetches the broker's jars from Maven Central into .local/kafka/libs with the project's pom, once:
- * a marker holding the pom's hash and the jar count makes the next call a no-op, no download.
+ * Fetches the jars a pom lists from Maven Central into `set.libs`, once: a marker holding the pom's
+ * hash and the jar count makes the next call a no-op, no download. `--strict-checksums`: Maven fails
+ * on a jar whose SHA-1 does not match the `.sha1` file Maven Central publishes beside it, instead of
+ * warning.
  */
-export async function installKafka(
-  paths: LocalPaths,
-  log: (line: string) => void,
-): Promise<'cached' | 'installed'> {
-  const want = fingerprint(paths);
+export async function installJars(set: JarSet, log: (line: string) => void): Promise<'cached' | 'installed'> {
+  const want = fingerprint(set.pom);
   let marker: Marker | null = null;
-  if (existsSync(paths.kafka.marker)) {
+  if (existsSync(set.marker)) {
     try {
-      marker = JSON.parse(readFileSync(paths.kafka.marker, 'utf8')) as Marker;
+      marker = JSON.parse(readFileSync(set.marker, 'utf8')) as Marker;
     } catch {
       marker = null;
     }
   }
-  if (marker?.fingerprint === want && jarCount(paths.kafka.libs) === marker.jars && marker.jars > 0) {
-    log(
-      `kafka ${KAFKA_VERSION}: cached in ${paths.kafka.libs} (${marker.jars} jars, installed ${marker.installedAt})`,
-    );
+  if (marker?.fingerprint === want && jarCount(set.libs) === marker.jars && marker.jars > 0) {
+    log(`${set.label}: cached in ${set.libs} (${marker.jars} jars, installed ${marker.installedAt})`);
     return 'cached';
   }
-  const logFile = paths.kafka.installLog;
+  const logFile = set.installLog;
   await requireTool(
     'java',
     ['-version'],
     'install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)',
     logFile,
-    paths.root,
+    set.cwd,
   );
-  await requireTool('mvn', ['-v'], 'install Maven 3 (Debian: apt-get install maven)', logFile, paths.root);
+  await requireTool('mvn', ['-v'], 'install Maven 3 (Debian: apt-get install maven)', logFile, set.cwd);
   // Start from an empty folder so a version change leaves no stale jar on the class path.
-  rmSync(paths.kafka.libs, { recursive: true, force: true });
-  mkdirSync(paths.kafka.libs, { recursive: true });
-  log(`kafka ${KAFKA_VERSION}: mvn dependency:copy-dependencies -> ${paths.kafka.libs} (log: ${logFile})`);
+  rmSync(set.libs, { recursive: true, force: true });
+  mkdirSync(set.libs, { recursive: true });
+  log(`${set.label}: mvn dependency:copy-dependencies -> ${set.libs} (log: ${logFile})`);
   const mvn = await runLogged(
     'mvn',
     [
       '-q',
       '-B',
+      '--strict-checksums',
       '-f',
-      paths.kafka.pom,
+      set.pom,
       'dependency:copy-dependencies',
-      `-DoutputDirectory=${paths.kafka.libs}`,
+      `-DoutputDirectory=${set.libs}`,
     ],
-    { cwd: paths.root, logFile },
+    { cwd: set.cwd, logFile },
   );
-  const jars = jarCount(paths.kafka.libs);
+  const jars = jarCount(set.libs);
   if (mvn.code !== 0 || jars === 0) {
-    throw new InstallError('kafka', logFile, `mvn exited with ${mvn.code}, ${jars} jars fetched`);
+    throw new InstallError(set.label, logFile, `mvn exited with ${mvn.code}, ${jars} jars fetched`);
   }
   writeFileSync(
-    paths.kafka.marker,
+    set.marker,
     `${JSON.stringify({ fingerprint: want, jars, installedAt: new Date().toISOString() }, null, 2)}\n`,
   );
-  log(`kafka ${KAFKA_VERSION}: installed ${jars} jars in ${paths.kafka.libs}`);
+  log(`${set.label}: installed ${jars} jars in ${set.libs}`);
   return 'installed';
+}
+
+/** Fetches the broker's jars from Maven Central into .local/kafka/libs with the project's pom, once. */
+export function installKafka(
+  paths: LocalPaths,
+  log: (line: string) => void,
+): Promise<'cached' | 'installed'> {
+  return installJars(
+    {
+      label: `kafka ${KAFKA_VERSION}`,
+      pom: paths.kafka.pom,
+      libs: paths.kafka.libs,
+      marker: paths.kafka.marker,
+      installLog: paths.kafka.installLog,
+      cwd: paths.root,
+    },
+    log,
+  );
 }
 
 function javaArgs(paths: LocalPaths, mainClass: string, args: readonly string[]): string[] {
