@@ -1,6 +1,6 @@
 /**
  * `npm run bench:producer [-- --rows 1000000,10000000 --encoders fast,library --tx 50000
- *   --inflight 1,5 --headers full,compact --formats json,typed-json,avro --runtime bundle|tsx --repeat 3
+ *   --inflight 1,5 --headers full,compact --formats json,csv,typed-json,avro --runtime bundle|tsx --repeat 3
  *   --node-options image,--max-semi-space-size=8 --keys none,id --partitions 6 --metrics-compare none]`
  *
  * End-to-end producer throughput on the local stack: the CSV is an object in moto, the clock runs from
@@ -11,7 +11,7 @@
  * `--headers` run each combination of produce requests in flight and record format, each right after
  * its own kcat run (`--repeat` rounds), printing the load average with each pair; the label names the
  * @platformatic/kafka version, so runs before and after an upgrade line up. `--formats`: the record
- * values, untyped JSON (the default), typed JSON and Avro in the Glue Schema Registry wire format (a
+ * values, untyped JSON (the default), csv (the record text as the value), typed JSON and Avro in the Glue Schema Registry wire format (a
  * schema inferred from the rows, registered in the stage's registry, as the planner does); each run
  * also reads its topic back and reports value bytes per row. `--node-options`: NODE_OPTIONS sets of the
  * producer process (`image`: only the image's own flags). `--keys`: un-keyed (`none`) and/or keyed by a
@@ -48,7 +48,11 @@ const opts = new Command('bench:producer')
     'bundle (what the image runs: npm run build:producer) or tsx (the sources)',
     'bundle',
   )
-  .option('--formats <list>', 'comma-separated record values: json, typed-json, avro', 'json')
+  .option(
+    '--formats <list>',
+    'comma-separated record values: json, csv (the record text), typed-json, avro',
+    'json',
+  )
   .option('--repeat <n>', 'rounds of every variant, each paired with its own kcat run', '1')
   .option('--keys <list>', "comma-separated key columns, one variant each ('none': an un-keyed job)", 'none')
   .option('--partitions <n>', "partitions of every topic (the job's and kcat's), created before the run", '1')
@@ -79,7 +83,7 @@ const txRows = opts.tx;
 // Produce requests in flight (fast encoder) and record headers: each combination is one variant.
 const inflights = opts.inflight.split(',').map(Number);
 const headerModes = opts.headers.split(',');
-type Format = 'json' | 'typed-json' | 'avro';
+type Format = 'json' | 'csv' | 'typed-json' | 'avro';
 const formats = opts.formats.split(',') as Format[];
 if (!['bundle', 'tsx'].includes(opts.runtime))
   throw new Error(`--runtime: bundle or tsx, not ${opts.runtime}`);
@@ -88,7 +92,7 @@ const bundle =
     ? await buildProducer(join('.local', 'bench', 'producer', 'main.mjs'))
     : undefined;
 for (const f of formats) {
-  if (!['json', 'typed-json', 'avro'].includes(f)) throw new Error(`--formats: unknown format ${f}`);
+  if (!['json', 'csv', 'typed-json', 'avro'].includes(f)) throw new Error(`--formats: unknown format ${f}`);
 }
 const repeat = Number(opts.repeat);
 // 'image': no NODE_OPTIONS, so the producer runs with the flags the image's CMD gives it (PRODUCER_NODE_FLAGS).
@@ -140,7 +144,7 @@ interface RunResult {
  * for Avro registered as `<topic>-value` in the stage's registry.
  */
 async function schemaFor(format: Format, topic: string): Promise<JobSchema | undefined> {
-  if (format === 'json') return undefined;
+  if (format === 'json' || format === 'csv') return undefined;
   const sample = Array.from({ length: 10_000 }, (_, i) => ROWS_HEADER.map((h) => rowValue(i + 1)[h]!));
   const definition = avroDefinition(inferColumns(ROWS_HEADER, sample));
   if (format === 'typed-json') {
@@ -216,7 +220,7 @@ async function runProducer(
     ...uploaded,
     options: {
       ...uploaded.options,
-      format: variant.format === 'avro' ? ('avro' as const) : ('json' as const),
+      format: variant.format === 'avro' || variant.format === 'csv' ? variant.format : ('json' as const),
     },
     ...(schema ? { schema } : {}),
   };

@@ -57,10 +57,11 @@ function put(dst: Buffer, pos: number, src: Uint8Array, from: number, to: number
 }
 
 /**
- * The JSON value of a row built straight from its bytes, for the common row, with no string in
- * between: the row is not decoded, split, concatenated, measured and encoded again (that path was
- * ~40% of the producer's CPU per row: the value's UTF-8 length was computed twice over a string of
- * ~13 concatenated pieces, then written). The output is byte-for-byte what {@link valueEncoder} gives
+ * The value of a row built straight from its bytes, for the common row, with no string in between:
+ * the row is not decoded, split, concatenated, measured and encoded again (that path was ~40% of the
+ * producer's CPU per row: the value's UTF-8 length was computed twice over a string of ~13
+ * concatenated pieces, then written). `json`: the JSON object; `csv`: the record's own bytes, once
+ * its field count and UTF-8 are checked. The output is byte-for-byte what {@link valueEncoder} gives
  * (a property test checks it).
  *
  * Returns null, and the general path decides, for any row that is not plain: a byte JSON escapes
@@ -68,7 +69,7 @@ function put(dst: Buffer, pos: number, src: Uint8Array, from: number, to: number
  * text after a closing quote, a field count other than the header's, or invalid UTF-8. null for the
  * whole job when the header is empty.
  */
-export interface JsonBytesEncoder {
+export interface RowBytesEncoder {
   (bytes: Buffer): Buffer | null;
   /**
    * Field `index` of the row the last call encoded (it returned a value), as the general path decodes
@@ -77,7 +78,11 @@ export interface JsonBytesEncoder {
   field(bytes: Buffer, index: number): string;
 }
 
-export function jsonBytesEncoder(header: readonly string[], delimiter: string): JsonBytesEncoder | null {
+export function rowBytesEncoder(
+  format: 'json' | 'csv',
+  header: readonly string[],
+  delimiter: string,
+): RowBytesEncoder | null {
   const n = header.length;
   if (n === 0 || delimiter.length !== 1 || delimiter.charCodeAt(0) >= 0x80) return null;
   const delim = delimiter.charCodeAt(0);
@@ -124,6 +129,8 @@ export function jsonBytesEncoder(header: readonly string[], delimiter: string): 
       i++;
     }
     if (field !== n || (high && !isUtf8(bytes))) return null;
+    // The csv format's value is the record's text: its bytes as they are.
+    if (format === 'csv') return bytes;
     const out = Buffer.allocUnsafe(fixedBytes + content);
     let pos = 0;
     for (let f = 0; f < n; f++) {

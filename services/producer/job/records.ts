@@ -1,7 +1,7 @@
 import type { JobStarted } from '../../../events/catalog.ts';
 import { decodeRow, type RawRow } from '../../shared/rows.ts';
 import type { OutRecord } from '../ports.ts';
-import { jsonBytesEncoder, valueEncoder } from '../rows.ts';
+import { rowBytesEncoder, valueEncoder } from '../rows.ts';
 import { mismatchDetail, TYPE_MISMATCH, type TypedValueEncoder } from '../typed.ts';
 
 export const HEADERS = {
@@ -35,8 +35,8 @@ export type BuiltRecord =
 /** Turns a framed row into the Kafka record of the job (value, key, headers) or a reject reason. */
 export class RecordBuilder {
   private readonly encodeValue: ReturnType<typeof valueEncoder>;
-  /** The JSON value (and key) from the row's bytes (untyped JSON jobs); null: the general path only. */
-  private readonly fastJson: ReturnType<typeof jsonBytesEncoder>;
+  /** The value (and key) from the row's bytes (untyped JSON and CSV jobs); null: the general path only. */
+  private readonly fast: ReturnType<typeof rowBytesEncoder>;
   private readonly keyIndex: number;
   private readonly headerBytes: number;
 
@@ -55,21 +55,19 @@ export class RecordBuilder {
   ) {
     this.encodeValue = valueEncoder(job.options.format === 'csv' ? 'csv' : 'json', job.header);
     this.keyIndex = job.options.keyColumn === null ? -1 : job.header.indexOf(job.options.keyColumn);
-    this.fastJson =
-      job.options.format === 'json' && typed === null
-        ? jsonBytesEncoder(job.header, job.options.delimiter)
+    const format = job.options.format;
+    this.fast =
+      (format === 'json' || format === 'csv') && typed === null
+        ? rowBytesEncoder(format, job.header, job.options.delimiter)
         : null;
     this.headerBytes = HEADERS.job.length + job.jobId.length + HEADERS.source.length + job.sourceUri.length;
   }
 
   build(raw: RawRow): BuiltRecord {
-    const fast = this.fastJson && !raw.oversized && !raw.unterminated ? this.fastJson(raw.bytes) : null;
-    if (fast)
-      return this.sized(
-        raw,
-        fast,
-        this.keyIndex >= 0 ? this.fastJson!.field(raw.bytes, this.keyIndex) : null,
-      );
+    const enc = this.fast;
+    const fast = enc && !raw.oversized && !raw.unterminated ? enc(raw.bytes) : null;
+    if (enc && fast)
+      return this.sized(raw, fast, this.keyIndex >= 0 ? enc.field(raw.bytes, this.keyIndex) : null);
     const decoded = decodeRow(raw, this.job.header, this.job.options.delimiter);
     if (!decoded.ok) return { ok: false, reason: decoded.reason, detail: decoded.detail };
     let value: string | Buffer;

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { parse as parseSync } from 'csv-parse/sync';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { jsonBytesEncoder, recordValue, valueEncoder } from '../../../services/producer/rows.ts';
+import { recordValue, rowBytesEncoder, valueEncoder } from '../../../services/producer/rows.ts';
 import { decodeRow, type RawRow, RowSplitter, splitQuoted } from '../../../services/shared/rows.ts';
 import { trickyCsv } from '../../../testkit/csv.ts';
 import { describeCsv } from '../../../testkit/producer.ts';
@@ -175,7 +175,7 @@ describe('valueEncoder', () => {
   });
 });
 
-describe('jsonBytesEncoder (the JSON value straight from the row bytes)', () => {
+describe('rowBytesEncoder (the value straight from the row bytes)', () => {
   const raw = (bytes: Buffer): RawRow => ({
     row: 1,
     offset: 0,
@@ -227,8 +227,11 @@ describe('jsonBytesEncoder (the JSON value straight from the row bytes)', () => 
           // Mostly plain pieces, so rows with the header's field count are common.
           const chosen = picks.map((p) => all[p % 4 === 0 ? p % all.length : p % 8]!);
           const bytes = Buffer.concat(chosen.flatMap((b, i) => (i === 0 ? [b] : [Buffer.from(d), b])));
-          const out = jsonBytesEncoder(header, d)?.(bytes) ?? null;
+          const out = rowBytesEncoder('json', header, d)?.(bytes) ?? null;
+          const csvOut = rowBytesEncoder('csv', header, d)?.(bytes) ?? null;
           const decoded = decodeRow(raw(bytes), header, d);
+          // The csv format takes the same rows, its value the record's own bytes.
+          expect(csvOut === null).toBe(out === null);
           total++;
           if (out === null) return;
           fast++;
@@ -236,8 +239,9 @@ describe('jsonBytesEncoder (the JSON value straight from the row bytes)', () => 
           expect(decoded.ok).toBe(true);
           if (!decoded.ok) return;
           expect(out.equals(Buffer.from(valueEncoder('json', header)(decoded)))).toBe(true);
+          expect(csvOut?.equals(Buffer.from(valueEncoder('csv', header)(decoded)))).toBe(true);
           // and each field (a keyed job's key) as the general path decodes it
-          const enc = jsonBytesEncoder(header, d)!;
+          const enc = rowBytesEncoder('json', header, d)!;
           enc(bytes);
           expect(header.map((_, i) => enc.field(bytes, i))).toEqual(decoded.fields);
         },
@@ -249,7 +253,7 @@ describe('jsonBytesEncoder (the JSON value straight from the row bytes)', () => 
   });
 
   it('takes plain and simply quoted rows, and leaves escapes, doubled quotes and bad rows to the general path', () => {
-    const enc = jsonBytesEncoder(['id', 'name', 'note'], ',')!;
+    const enc = rowBytesEncoder('json', ['id', 'name', 'note'], ',')!;
     expect(enc(Buffer.from('1,"Alice, B",x'))?.toString()).toBe('{"id":"1","name":"Alice, B","note":"x"}');
     expect(enc(Buffer.from('1,,'))?.toString()).toBe('{"id":"1","name":"","note":""}');
     expect(enc(Buffer.from('1,"",Zürich'))?.toString()).toBe('{"id":"1","name":"","note":"Zürich"}');
@@ -265,7 +269,11 @@ describe('jsonBytesEncoder (the JSON value straight from the row bytes)', () => 
     ])
       expect(enc(Buffer.from(general))).toBeNull();
     expect(enc(Buffer.from([0x31, 0x2c, 0xff, 0x2c, 0x33]))).toBeNull();
-    expect(jsonBytesEncoder([], ',')).toBeNull();
+    expect(rowBytesEncoder('json', [], ',')).toBeNull();
+    const csv = rowBytesEncoder('csv', ['id', 'name', 'note'], ',')!;
+    const row = Buffer.from('1,"Alice, B",Zürich');
+    expect(csv(row)).toBe(row);
+    expect(csv(Buffer.from('1,2'))).toBeNull();
   });
 });
 
