@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
 import { readLastCommitted } from '../services/producer/adapters/kafka-scan.ts';
 import { awsClients } from '../services/shared/aws.ts';
 import type { StackOutputs } from '../topology/topology.ts';
@@ -96,6 +97,27 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   });
   const rowNow = async () =>
     (await getJob(aws.doc, o.outputs.tables.jobs, job.jobId))?.checkpoint?.rowsDone ?? 0;
+  const admin = new Kafka({
+    clientId: 'chaos-progress',
+    brokers: [...o.outputs.kafka.brokers],
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  await admin.connect();
+  const endOffset = async () => {
+    const offsets = await admin.fetchTopicOffsets(topic).catch(() => []);
+    return offsets.reduce((sum, p) => sum + Number(p.high), 0);
+  };
+  /** Returns once `share` of the remaining rows more are on the topic (or the job has ended). */
+  const progressBy = async (share: number) => {
+    const remaining = Math.max(o.rows - (await rowNow()), 0);
+    const target = (await endOffset()) + Math.floor(share * remaining);
+    const deadline = Date.now() + 120_000;
+    while ((await endOffset()) < target && Date.now() < deadline) {
+      const state = await getJob(aws.doc, o.outputs.tables.jobs, job.jobId);
+      if (state && state.status !== 'RUNNING' && state.status !== 'PLANNED') return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
 
   for (let k = 0; k < o.kills; k++) {
     const afterCommit = k === 1; // the second kill: right after a produce ack + commit
@@ -111,8 +133,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       kills.push({ kind: `SIGKILL after commit #${n}`, atRow: await rowNow(), takeoverMs: Date.now() - t0 });
     } else {
       await p.waitForLog(/job claimed/, 60_000).catch(() => {});
-      // Early in the remaining work (the producer does ~60-90k rows/s here): rows/300 ms at most.
-      await new Promise((r) => setTimeout(r, 150 + rand() * (o.rows / 300)));
+      // A random point of this kill's share of the remaining rows, by the topic's progress, not by time:
+      // a fixed time window put the kills mid-job at 60-90k rows/s and after the end at 300k. The
+      // topic's end offset counts the records written since the claim (aborted ones of earlier runs
+      // stay behind it); the checkpoint lags by up to CHECKPOINT_MS, so it cannot be the clock.
+      await progressBy(rand() / (o.kills - k + 1));
       p.kill('SIGKILL');
       await p.exited;
       kills.push({ kind: 'SIGKILL at a random moment', atRow: await rowNow(), takeoverMs: null });
@@ -121,6 +146,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const state = await getJob(aws.doc, o.outputs.tables.jobs, job.jobId);
     if (state && state.status !== 'RUNNING') {
       log(`the job finished (${state.status}) before kill ${k + 2}; stopping the kills`);
+      // The SIGTERM check below needs a live producer, not the one just killed.
+      p = startProducer(baseEnv, logFile);
+      await p.waitForLog(/producer started/, 60_000);
       break;
     }
     const t0 = Date.now();
@@ -130,8 +158,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     if (last.takeoverMs === null) kills[kills.length - 1] = { ...last, takeoverMs: Date.now() - t0 };
   }
 
-  // SIGTERM: the producer commits, checkpoints and releases; the checkpoint must match Kafka.
-  await new Promise((r) => setTimeout(r, 1500));
+  // SIGTERM mid-job (at a random point of the first half of what is left): the producer commits,
+  // checkpoints and releases; the checkpoint must match Kafka.
+  await progressBy(rand() / 2);
   p.kill('SIGTERM');
   const exit = await p.exited;
   const record = await getJob(aws.doc, o.outputs.tables.jobs, job.jobId);
@@ -161,6 +190,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   );
   p.kill('SIGTERM');
   await p.exited;
+  await admin.disconnect();
   log(`job ${done.status}; reading the topic back`);
 
   let count = 0;
