@@ -30,7 +30,7 @@ import { LeaseKeeper } from './job/lease.ts';
 import { withPlan } from './job/plan.ts';
 import { Cadence, RateWindow } from './job/progress.ts';
 import { readAhead } from './job/read-ahead.ts';
-import { BATCH_OVERHEAD, RecordBuilder } from './job/records.ts';
+import { BATCH_OVERHEAD, type BuiltRecord, RecordBuilder } from './job/records.ts';
 import { KafkaStepError, type Position, TransactionWriter } from './job/transaction.ts';
 import type {
   ClaimResult,
@@ -671,7 +671,8 @@ class JobRun {
           break;
         }
         for (const raw of next.value) {
-          await this.take(raw, tx);
+          const sending = this.take(raw, tx);
+          if (sending) await sending;
           if (tx.due(this.deps.now())) await this.commit(tx);
         }
       }
@@ -738,12 +739,14 @@ class JobRun {
     return next;
   }
 
-  private async take(raw: RawRow, tx: TransactionWriter) {
+  /** Takes one row into the transaction; returns a promise only when the row needs waiting for. */
+  private take(raw: RawRow, tx: TransactionWriter): Promise<void> | null {
     const built = this.builder.build(raw);
-    if (built.ok) {
-      await tx.add(raw, built.record, built.size);
-      return;
-    }
+    if (built.ok) return tx.add(raw, built.record, built.size);
+    return this.takeBad(raw, built, tx);
+  }
+
+  private async takeBad(raw: RawRow, built: BuiltRecord & { ok: false }, tx: TransactionWriter) {
     if (this.failOnBadRow) {
       // The rows before the bad one are committed, then the job fails at it.
       await this.commit(tx);
