@@ -27,7 +27,9 @@ import { Command } from 'commander';
 import { Kafka, logLevel } from 'kafkajs';
 import { localEndpoints, localPaths, portsFromEnv, REPO_ROOT } from '../local/config.ts';
 import { installJars, KAFKA_HEAP, KAFKA_VERSION } from '../local/kafka.ts';
+import { stopProcess } from '../local/processes.ts';
 import { committedRecords } from '../services/shared/kafka-committed.ts';
+import { topicEndOffset } from '../testkit/producer.ts';
 import { writeRowsFile } from '../testkit/rows.ts';
 import {
   batchSizeFor,
@@ -176,31 +178,10 @@ async function startWorker(mode: ConnectMode, round: number): Promise<Worker> {
 async function stopWorker(w: Worker): Promise<void> {
   for (const name of w.connectors) await rest(w, 'DELETE', `/connectors/${name}`).catch(() => {});
   if (w.child.exitCode === null && w.child.pid !== undefined) {
-    try {
-      process.kill(-w.child.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-    const killed = await Promise.race([w.exited.then(() => false), sleep(15_000).then(() => true)]);
-    if (killed) {
-      try {
-        process.kill(-w.child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      await w.exited;
-    }
+    await stopProcess(w.child.pid, 15_000);
+    await w.exited;
   }
   if (current === w) current = null;
-}
-
-async function endOffset(topic: string): Promise<number> {
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return offsets.reduce((n, p) => n + Number(p.high), 0);
-  } catch {
-    return 0;
-  }
 }
 
 async function runConnector(
@@ -225,7 +206,7 @@ async function runConnector(
   let changed = t0;
   for (;;) {
     await sleep(100);
-    const now = await endOffset(topic);
+    const now = await topicEndOffset(admin, topic);
     if (now !== end) {
       end = now;
       changed = Date.now();

@@ -18,6 +18,7 @@ import {
   readTopic,
   sendJobStarted,
   startProducer,
+  topicEndOffset,
   uploadJob,
   waitForJob,
 } from './producer.ts';
@@ -103,10 +104,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     logLevel: logLevel.NOTHING,
   }).admin();
   await admin.connect();
-  const endOffset = async () => {
-    const offsets = await admin.fetchTopicOffsets(topic).catch(() => []);
-    return offsets.reduce((sum, p) => sum + Number(p.high), 0);
-  };
+  const endOffset = () => topicEndOffset(admin, topic);
   /** Returns once `share` of the remaining rows more are on the topic (or the job has ended). */
   const progressBy = async (share: number) => {
     const remaining = Math.max(o.rows - (await rowNow()), 0);

@@ -12,6 +12,7 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { Upload } from '@aws-sdk/lib-storage';
+import type { Admin } from 'kafkajs';
 import type { JobOptions, JobStarted, JobStartedEvent } from '../events/catalog.ts';
 import { eventIdFor, jobIdFor } from '../events/ids.ts';
 import { PRODUCER_NODE_FLAGS } from '../scripts/build-producer.ts';
@@ -250,6 +251,15 @@ export interface TopicRecord {
   /** The value's bytes (Avro records are not text). */
   readonly bytes: Buffer;
   readonly headers: Record<string, string>;
+}
+
+/**
+ * The sum of a topic's partition end offsets (records and transaction markers, aborted ones included):
+ * how far writing has gone, whatever has committed. 0 when it cannot be read (not created yet).
+ */
+export async function topicEndOffset(admin: Admin, topic: string): Promise<number> {
+  const offsets = await admin.fetchTopicOffsets(topic).catch(() => []);
+  return offsets.reduce((sum, p) => sum + Number(p.high), 0);
 }
 
 /**

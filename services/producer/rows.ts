@@ -56,6 +56,16 @@ function put(dst: Buffer, pos: number, src: Uint8Array, from: number, to: number
   return pos;
 }
 
+/** A row's value from its bytes; see {@link rowBytesEncoder}. */
+export interface RowBytesEncoder {
+  (bytes: Buffer): Buffer | null;
+  /**
+   * Field `index` of the row the last call encoded (it returned a value), as the general path decodes
+   * it: the key of a keyed job without decoding the row.
+   */
+  field(bytes: Buffer, index: number): string;
+}
+
 /**
  * The value of a row built straight from its bytes, for the common row, with no string in between:
  * the row is not decoded, split, concatenated, measured and encoded again (that path was ~40% of the
@@ -69,15 +79,6 @@ function put(dst: Buffer, pos: number, src: Uint8Array, from: number, to: number
  * text after a closing quote, a field count other than the header's, or invalid UTF-8. null for the
  * whole job when the header is empty.
  */
-export interface RowBytesEncoder {
-  (bytes: Buffer): Buffer | null;
-  /**
-   * Field `index` of the row the last call encoded (it returned a value), as the general path decodes
-   * it: the key of a keyed job without decoding the row.
-   */
-  field(bytes: Buffer, index: number): string;
-}
-
 export function rowBytesEncoder(
   format: 'json' | 'csv',
   header: readonly string[],

@@ -81,19 +81,21 @@ describe('RowSplitter', () => {
   });
 });
 
-describe('decodeRow', () => {
-  const row = (s: string | Buffer): RawRow => {
-    const bytes = Buffer.isBuffer(s) ? s : Buffer.from(s);
-    return {
-      row: 1,
-      offset: 0,
-      nextOffset: bytes.length,
-      bytes,
-      hasQuote: bytes.includes(0x22),
-      unterminated: false,
-      oversized: false,
-    };
+/** A framed row 1 of these bytes (text or bytes), as the splitter gives it. */
+const row = (s: string | Buffer): RawRow => {
+  const bytes = Buffer.isBuffer(s) ? s : Buffer.from(s);
+  return {
+    row: 1,
+    offset: 0,
+    nextOffset: bytes.length,
+    bytes,
+    hasQuote: bytes.includes(0x22),
+    unterminated: false,
+    oversized: false,
   };
+};
+
+describe('decodeRow', () => {
   it('rejects wrong field counts, invalid UTF-8 and malformed quotes', () => {
     expect(decodeRow(row('1,2,3'), ['a', 'b'], ',')).toMatchObject({
       ok: false,
@@ -176,15 +178,6 @@ describe('valueEncoder', () => {
 });
 
 describe('rowBytesEncoder (the value straight from the row bytes)', () => {
-  const raw = (bytes: Buffer): RawRow => ({
-    row: 1,
-    offset: 0,
-    nextOffset: bytes.length,
-    bytes,
-    hasQuote: bytes.includes(0x22),
-    unterminated: false,
-    oversized: false,
-  });
   // Field pieces: plain, quoted, with what JSON escapes, non-ASCII, invalid UTF-8, delimiters in quotes.
   const pieces = (d: string): Buffer[] =>
     [
@@ -229,7 +222,7 @@ describe('rowBytesEncoder (the value straight from the row bytes)', () => {
           const bytes = Buffer.concat(chosen.flatMap((b, i) => (i === 0 ? [b] : [Buffer.from(d), b])));
           const out = rowBytesEncoder('json', header, d)?.(bytes) ?? null;
           const csvOut = rowBytesEncoder('csv', header, d)?.(bytes) ?? null;
-          const decoded = decodeRow(raw(bytes), header, d);
+          const decoded = decodeRow(row(bytes), header, d);
           // The csv format takes the same rows, its value the record's own bytes.
           expect(csvOut === null).toBe(out === null);
           total++;
