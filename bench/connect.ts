@@ -29,8 +29,6 @@ import { localEndpoints, localPaths, portsFromEnv, REPO_ROOT } from '../local/co
 import { installJars, KAFKA_HEAP, KAFKA_VERSION } from '../local/kafka.ts';
 import { stopProcess } from '../local/processes.ts';
 import { committedRecords } from '../services/shared/kafka-committed.ts';
-import { topicEndOffset } from '../testkit/producer.ts';
-import { writeRowsFile } from '../testkit/rows.ts';
 import {
   batchSizeFor,
   type ConnectMode,
@@ -42,7 +40,9 @@ import {
   ratio,
   renderWorkerProperties,
   workerNames,
-} from './lib/connect-config.ts';
+} from '../testkit/connect-config.ts';
+import { topicEndOffset } from '../testkit/producer.ts';
+import { writeRowsFile } from '../testkit/rows.ts';
 import { ensureKcat, runKcat } from './lib/kcat.ts';
 
 const opts = new Command('bench:connect')

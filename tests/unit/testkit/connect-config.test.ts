@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseProperties } from '../../../local/config.ts';
 import {
   batchSizeFor,
   type ConnectRun,
@@ -8,8 +9,7 @@ import {
   rate,
   ratio,
   renderWorkerProperties,
-} from '../../../bench/lib/connect-config.ts';
-import { parseProperties } from '../../../local/config.ts';
+} from '../../../testkit/connect-config.ts';
 
 const worker = (mode: 'plain' | 'eos') =>
   parseProperties(
