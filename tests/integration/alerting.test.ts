@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyClients, type LocalClients, localClients } from '../../local/clients.ts';
 import { seedCostExplorer } from '../../local/cost-explorer.ts';
 import { alarmDefinitions } from '../../monitoring/alarms.ts';
-import { writeSample } from '../../samples/generate.ts';
+import { writeSample } from '../../testkit/sample.ts';
 import { createTestQueue } from '../../testkit/sqs.ts';
 import { cliStage } from './cli-harness.ts';
 

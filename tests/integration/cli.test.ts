@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { badRowNumbers, writeSample } from '../../samples/generate.ts';
+import { badRowNumbers, writeSample } from '../../testkit/sample.ts';
 import { cliStage } from './cli-harness.ts';
 
 /**

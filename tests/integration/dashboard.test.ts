@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alarmDefinitions } from '../../monitoring/alarms.ts';
-import { writeSample } from '../../samples/generate.ts';
+import { writeSample } from '../../testkit/sample.ts';
 import { BIN, cliStage, REPO_ROOT } from './cli-harness.ts';
 
 /**

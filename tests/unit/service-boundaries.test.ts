@@ -32,3 +32,36 @@ describe('service boundaries', () => {
     expect(crossings).toEqual([]);
   });
 });
+
+describe('tests, bench and samples share code through testkit/ only', () => {
+  // docs/architecture.md: "Tests, bench and samples import testkit/; none of them imports another's
+  // folder, and nothing under services/ imports testkit/."
+  const root = resolve(import.meta.dirname, '../..');
+  const folders = ['tests', 'bench', 'samples', 'services'] as const;
+  const forbidden: Record<(typeof folders)[number], readonly string[]> = {
+    tests: ['bench', 'samples'],
+    bench: ['tests', 'samples'],
+    samples: ['tests', 'bench'],
+    services: ['tests', 'bench', 'samples', 'testkit'],
+  };
+
+  it('no file imports a folder it must not', () => {
+    const crossings: string[] = [];
+    for (const folder of folders) {
+      let files: string[];
+      try {
+        files = tsFiles(join(root, folder));
+      } catch {
+        continue; // a folder without TypeScript
+      }
+      for (const file of files) {
+        for (const m of readFileSync(file, 'utf8').matchAll(/(?:from\s+|import\()'(\.[^']+)'/g)) {
+          const target = relative(root, resolve(dirname(file), m[1]!));
+          if (forbidden[folder].includes(target.split(sep)[0]!))
+            crossings.push(`${relative(root, file)} -> ${target}`);
+        }
+      }
+    }
+    expect(crossings).toEqual([]);
+  });
+});
