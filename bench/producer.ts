@@ -132,6 +132,9 @@ interface RunResult {
   rowsPerSecond: number;
   mbPerSecond: number;
   peakRssMb: number | null;
+  /** Producer runs only: its CPU seconds during the job and the machine's busy share (1 = all cores). */
+  producerCpuSeconds?: number | null;
+  machineBusy?: number;
   eta: { at: number; errorPercentOfRemaining: number; errorPercentOfTotal: number }[];
   /** Seconds since JobStarted when each 10% was checkpointed: shows warm-up and stalls behind ETA errors. */
   deciles?: number[];
@@ -183,6 +186,24 @@ async function valueBytesPerRow(topic: string, rows: number): Promise<number> {
     if (++seen >= want) break;
   }
   return Math.round((bytes / Math.max(seen, 1)) * 10) / 10;
+}
+
+/** CPU seconds (user + system, all threads) a process has used so far; null when it is gone. */
+function cpuSeconds(pid: number): number | null {
+  try {
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** Busy and total CPU time of the whole machine so far (/proc/stat), in clock ticks. */
+function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - (f[4] ?? 0), total };
 }
 
 function rssMb(pid: number): number | null {
@@ -251,6 +272,8 @@ async function runProducer(
   );
   await new Promise((r) => setTimeout(r, 2500)); // process start (tsx) is not part of the measure
   const t0 = Date.now();
+  const cpu0 = cpuSeconds(p.child.pid ?? 0);
+  const machine0 = machineTicks();
   await sendJobStarted(aws.sqs, outputs.queues.producer.url, job, {
     doc: aws.doc,
     table: outputs.tables.jobs,
@@ -267,6 +290,8 @@ async function runProducer(
   }
   const t1 = Date.now();
   peak = rssMb(p.child.pid ?? 0) ?? peak;
+  const cpu1 = cpuSeconds(p.child.pid ?? 0);
+  const machine1 = machineTicks();
   p.kill('SIGTERM');
   await p.exited;
   if (rec.status === 'FAILED') throw new Error(`${label}: job failed: ${JSON.stringify(rec.failure)}`);
@@ -296,6 +321,11 @@ async function runProducer(
     rowsPerSecond: Math.round(rows / seconds),
     mbPerSecond: Math.round((file.size / 1e6 / seconds) * 10) / 10,
     peakRssMb: peak,
+    // The producer's CPU seconds over the job, and how busy the whole machine was (all cores, 1 = full).
+    producerCpuSeconds: cpu0 === null || cpu1 === null ? null : Math.round((cpu1 - cpu0) * 100) / 100,
+    machineBusy:
+      Math.round(((machine1.busy - machine0.busy) / Math.max(1, machine1.total - machine0.total)) * 100) /
+      100,
     eta,
     valueBytesPerRow: await valueBytesPerRow(topic, rows),
   };
@@ -335,7 +365,7 @@ for (const rows of sizes) {
                 });
                 results.push(r);
                 console.log(
-                  `[bench] round ${round} ${label}: ${r.rowsPerSecond} rows/s, ${r.mbPerSecond} MB/s, ${r.valueBytesPerRow} value bytes/row | kcat -P ${k.rowsPerSecond} rows/s | ${(r.rowsPerSecond / k.rowsPerSecond).toFixed(2)}x kcat | peak RSS ${r.peakRssMb} MB | load ${load()} | 10%..90% at ${JSON.stringify(r.deciles)} s`,
+                  `[bench] round ${round} ${label}: ${r.rowsPerSecond} rows/s, ${r.mbPerSecond} MB/s, ${r.valueBytesPerRow} value bytes/row | kcat -P ${k.rowsPerSecond} rows/s | ${(r.rowsPerSecond / k.rowsPerSecond).toFixed(2)}x kcat | peak RSS ${r.peakRssMb} MB | producer CPU ${r.producerCpuSeconds} s, machine busy ${r.machineBusy} | load ${load()} | 10%..90% at ${JSON.stringify(r.deciles)} s`,
                 );
               }
             }

@@ -28,6 +28,50 @@ export const RECORD_OVERHEAD = 96;
 // Record batch header (61 bytes) and the produce request around it, rounded up.
 export const BATCH_OVERHEAD = 512;
 
+/** Decimal digits of a non-negative integer (row numbers and byte offsets): String(n).length, no string. */
+export function decimalDigits(n: number): number {
+  let d = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    d++;
+  }
+  return d;
+}
+
+/** A job's constant header values (job id, source URI), shared by all of its records. */
+export class JobHeaderValues {
+  constructor(
+    readonly jobId: string,
+    readonly sourceUri: string,
+  ) {}
+}
+
+/**
+ * A job's record: its four headers are derived from the row number and next byte offset, so a row
+ * costs no header object and no number-to-string conversion; the batch encoder writes them straight
+ * from these fields (kafka-batch.ts). `headers` builds the object for everything else (the library's
+ * produce path, tests), in the order records have always carried them. It is a getter: copy a record
+ * field by field, not with a spread (which drops it).
+ */
+export class RowRecord implements OutRecord {
+  constructor(
+    readonly key: string | null,
+    readonly value: string | Buffer,
+    readonly job: JobHeaderValues,
+    readonly row: number,
+    readonly nextOffset: number,
+  ) {}
+
+  get headers(): Record<string, string> {
+    return {
+      [HEADERS.job]: this.job.jobId,
+      [HEADERS.source]: this.job.sourceUri,
+      [HEADERS.row]: String(this.row),
+      [HEADERS.offset]: String(this.nextOffset),
+    };
+  }
+}
+
 export type BuiltRecord =
   | { readonly ok: true; readonly record: OutRecord; readonly size: number }
   | { readonly ok: false; readonly reason: string; readonly detail: string };
@@ -39,6 +83,7 @@ export class RecordBuilder {
   private readonly fast: ReturnType<typeof rowBytesEncoder>;
   private readonly keyIndex: number;
   private readonly headerBytes: number;
+  private readonly values: JobHeaderValues;
 
   constructor(
     private readonly job: JobStarted,
@@ -61,6 +106,7 @@ export class RecordBuilder {
         ? rowBytesEncoder(format, job.header, job.options.delimiter)
         : null;
     this.headerBytes = HEADERS.job.length + job.jobId.length + HEADERS.source.length + job.sourceUri.length;
+    this.values = new JobHeaderValues(job.jobId, job.sourceUri);
   }
 
   build(raw: RawRow): BuiltRecord {
@@ -89,14 +135,12 @@ export class RecordBuilder {
   }
 
   private sized(raw: RawRow, value: string | Buffer, key: string | null): BuiltRecord {
-    const rowStr = String(raw.row);
-    const offStr = String(raw.nextOffset);
     const size =
       (typeof value === 'string' ? Buffer.byteLength(value) : value.length) +
       (key === null ? 0 : Buffer.byteLength(key)) +
       this.headerBytes +
-      rowStr.length +
-      offStr.length +
+      decimalDigits(raw.row) +
+      decimalDigits(raw.nextOffset) +
       RECORD_OVERHEAD;
     if (size > this.maxRecordBytes) {
       return {
@@ -105,19 +149,6 @@ export class RecordBuilder {
         detail: `record of ${size} bytes exceeds ${this.maxRecordBytes} (${this.limitSource})`,
       };
     }
-    return {
-      ok: true,
-      size,
-      record: {
-        key,
-        value,
-        headers: {
-          [HEADERS.job]: this.job.jobId,
-          [HEADERS.source]: this.job.sourceUri,
-          [HEADERS.row]: rowStr,
-          [HEADERS.offset]: offStr,
-        },
-      },
-    };
+    return { ok: true, size, record: new RowRecord(key, value, this.values, raw.row, raw.nextOffset) };
   }
 }

@@ -82,7 +82,9 @@ export class FakeKafka implements KafkaPort {
         this.commitCalls++;
         if (this.commitCalls === this.failCommitAt && !this.commitAckLost)
           throw new Error('REQUEST_TIMED_OUT');
-        for (const r of this.open) this.log.push({ ...r, offset: this.log.length });
+        // Fields by name: a RowRecord's headers are a getter, which a spread would not copy.
+        for (const r of this.open)
+          this.log.push({ key: r.key, value: r.value, headers: r.headers, offset: this.log.length });
         this.open = [];
         this.commits++;
         inTx = false;

@@ -1,7 +1,7 @@
 import { crc32c, Reader, readRecordsBatch } from '@platformatic/kafka';
 import { describe, expect, it } from 'vitest';
 import { BatchEncoder, sealBatch } from '../../../services/producer/adapters/kafka-batch.ts';
-import { BATCH_ONLY_HEADERS } from '../../../services/producer/job/records.ts';
+import { BATCH_ONLY_HEADERS, JobHeaderValues, RowRecord } from '../../../services/producer/job/records.ts';
 import type { OutRecord } from '../../../services/producer/ports.ts';
 
 const seal = {
@@ -105,5 +105,33 @@ describe('BatchEncoder', () => {
       records[2]!.headers,
     ]);
     expect(big.buffer.length - small.buffer.length).toBeGreaterThan(2 * 40);
+  });
+
+  it('writes a RowRecord (headers from its row and offset) byte for byte as the same record with a headers object', () => {
+    // Prepare: row numbers and offsets of 1 to 16 digits (safe integers), string and byte values, keys and none,
+    // a UTF-8 source URI, in both record formats, whole batches and selections.
+    const job = new JobHeaderValues('2f0c-job', 's3://b/inbound/é ✓.csv');
+    const rows: RowRecord[] = [];
+    for (let i = 0; i < 60; i++) {
+      const row = i < 16 ? 10 ** i : 1 + i * 7919;
+      const value = `{"id":"${i}","v":"${'x'.repeat(i * 3)}"}`;
+      rows.push(
+        new RowRecord(i % 3 ? null : `k-${i}`, i % 2 ? Buffer.from(value) : value, job, row, row * 7 + i),
+      );
+    }
+    const plain: OutRecord[] = rows.map((r) => ({ key: r.key, value: r.value, headers: { ...r.headers } }));
+    for (const lastOnly of [BATCH_ONLY_HEADERS, new Set<string>()]) {
+      for (const indices of [null, [3, 7, 8, 59], [0]]) {
+        const shared = new Set(['rowstream-job', 'rowstream-source']);
+        // Act
+        const fast = new BatchEncoder(shared, lastOnly).encode(rows, indices);
+        const generic = new BatchEncoder(shared, lastOnly).encode(plain, indices);
+        // Assess
+        expect(fast.count).toBe(generic.count);
+        expect(fast.buffer.subarray(61).equals(generic.buffer.subarray(61))).toBe(true);
+        expect(fast.buffer.readInt32BE(57)).toBe(generic.buffer.readInt32BE(57));
+      }
+    }
+    expect(rows[15]!.headers['rowstream-row']).toBe('1000000000000000');
   });
 });
