@@ -17,7 +17,7 @@ import { dynamoCountCache } from './adapters/count-cache-dynamo.ts';
 import { dynamoJobStore } from './adapters/job-store-dynamo.ts';
 import { s3ObjectStore } from './adapters/object-store-s3.ts';
 import { type PlannerDeps, type PlanOutcome, planObject } from './core.ts';
-import { parseNotification } from './notification.ts';
+import { type ObjectCreated, parseNotification } from './notification.ts';
 import { schemaResolver } from './schema.ts';
 import { loadPlannerConfig, type PlannerConfig, plannerSettings } from './settings.ts';
 
@@ -70,6 +70,32 @@ export function createPlanner(
 
 /** The SQS layer over a core: used by {@link createPlanner} and by unit tests with fakes. */
 export function plannerFromDeps(deps: PlannerDeps): Planner {
+  /**
+   * Plans in progress in this process, by object version. One upload can be notified twice at once:
+   * moto sends ObjectCreated:Put and ObjectCreated:CompleteMultipartUpload for every multipart upload
+   * (`rowstream drop` of a file over one part), and S3 itself delivers at least once. Both copies
+   * usually come in one batch, processed concurrently, and each counted the whole object before one
+   * lost the create race. A copy for a version already being planned here now waits for that plan
+   * and answers with its outcome (its failure too: the message then comes back, like the first).
+   */
+  const planning = new Map<string, Promise<PlanOutcome>>();
+  const planOnce = (r: ObjectCreated): Promise<PlanOutcome> => {
+    if (r.etag === null) return planObject(deps, r);
+    const version = `${r.bucket}\n${r.key}\n${r.versionId ?? ''}\n${r.etag}`;
+    const running = planning.get(version);
+    if (running) {
+      deps.log.info('duplicate notification while the object is being planned: sharing that plan', {
+        bucket: r.bucket,
+        key: r.key,
+        eventName: r.eventName,
+      });
+      deps.metrics.record('DuplicateNotifications', 1, 'Count');
+      return running;
+    }
+    const plan = planObject(deps, r).finally(() => planning.delete(version));
+    planning.set(version, plan);
+    return plan;
+  };
   const processRecord = async (record: SqsMessage): Promise<PlanOutcome[]> => {
     const n = parseNotification(record.body);
     if (n.kind === 'test') {
@@ -78,7 +104,7 @@ export function plannerFromDeps(deps: PlannerDeps): Planner {
     }
     const outcomes: PlanOutcome[] = [];
     // One message rarely holds more than one object; in order, so a failure leaves a clear trail.
-    for (const r of n.records) outcomes.push(await planObject(deps, r));
+    for (const r of n.records) outcomes.push(await planOnce(r));
     return outcomes;
   };
   const handler = sqsBatchHandler(processRecord, {

@@ -217,6 +217,34 @@ describe('planner core', () => {
     expect(f.jobs.size).toBe(1);
   });
 
+  it("one upload notified twice at once (moto's Put + CompleteMultipartUpload) is read and counted once", async () => {
+    // Prepare: the two events one multipart upload gets from moto, in one batch, processed concurrently
+    const f = fakes();
+    put(f, 'inbound/a.csv', 'h\n1\n2\n');
+    // Act
+    const out = await f.planner.handler({
+      Records: [
+        notification('inbound/a.csv'),
+        {
+          ...notification('inbound/a.csv'),
+          messageId: 'm-complete',
+          body: notification('inbound/a.csv').body.replace(
+            'ObjectCreated:Put',
+            'ObjectCreated:CompleteMultipartUpload',
+          ),
+        },
+      ],
+    });
+    // Assess: both messages succeed, one job, one JobStarted, the object read by one plan only
+    expect(out.batchItemFailures).toEqual([]);
+    expect(details(f, 'JobStarted.v1')).toHaveLength(1);
+    expect(f.jobs.size).toBe(1);
+    const single = fakes();
+    put(single, 'inbound/a.csv', 'h\n1\n2\n');
+    await single.planner.handler({ Records: [notification('inbound/a.csv')] });
+    expect(f.reads).toBe(single.reads);
+  });
+
   it('outbox: when PutEvents failed after the record was written, the redelivery publishes it', async () => {
     // Prepare: the first attempt writes the record, then PutEvents throws -> the message fails
     const f = fakes();
