@@ -19,7 +19,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -44,6 +44,7 @@ import {
 import { topicEndOffset } from '../testkit/producer.ts';
 import { writeRowsFile } from '../testkit/rows.ts';
 import { ensureKcat, runKcat } from './lib/kcat.ts';
+import { loadAverage } from './lib/machine.ts';
 
 const opts = new Command('bench:connect')
   .option('--rows <n>', 'data rows of the file', '1000000')
@@ -97,7 +98,6 @@ async function createTopic(topic: string): Promise<void> {
   topics.add(topic);
   await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
 }
-const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -234,7 +234,7 @@ async function runConnector(
     ...r,
     kcat: { rowsPerSecond: k.rowsPerSecond, mbPerSecond: k.mbPerSecond, seconds: k.seconds },
     ratioToKcat: ratio(r.rowsPerSecond, k.rowsPerSecond),
-    load: load(),
+    load: loadAverage(),
   };
 }
 

@@ -35,6 +35,7 @@ import { getJob, REPO, sendJobStarted, startProducer, uploadJob } from '../testk
 import { ROWS_HEADER, rowValue, writeRowsFile } from '../testkit/rows.ts';
 import { freshStack } from '../testkit/stack.ts';
 import { ensureKcat, runKcat as runKcatLines } from './lib/kcat.ts';
+import { busyShare, cpuSeconds, loadAverage, machineTicks } from './lib/machine.ts';
 
 const opts = new Command('bench:producer')
   .option('--rows <counts>', 'comma-separated file sizes in rows', '1000000,10000000')
@@ -188,24 +189,6 @@ async function valueBytesPerRow(topic: string, rows: number): Promise<number> {
   return Math.round((bytes / Math.max(seen, 1)) * 10) / 10;
 }
 
-/** CPU seconds (user + system, all threads) a process has used so far; null when it is gone. */
-function cpuSeconds(pid: number): number | null {
-  try {
-    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return null;
-  }
-}
-
-/** Busy and total CPU time of the whole machine so far (/proc/stat), in clock ticks. */
-function machineTicks(): { busy: number; total: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - f[3]! - (f[4] ?? 0), total };
-}
-
 function rssMb(pid: number): number | null {
   try {
     const s = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -323,9 +306,7 @@ async function runProducer(
     peakRssMb: peak,
     // The producer's CPU seconds over the job, and how busy the whole machine was (all cores, 1 = full).
     producerCpuSeconds: cpu0 === null || cpu1 === null ? null : Math.round((cpu1 - cpu0) * 100) / 100,
-    machineBusy:
-      Math.round(((machine1.busy - machine0.busy) / Math.max(1, machine1.total - machine0.total)) * 100) /
-      100,
+    machineBusy: busyShare(machine0, machine1),
     eta,
     valueBytesPerRow: await valueBytesPerRow(topic, rows),
   };
@@ -337,7 +318,6 @@ async function runKcat(rows: number, path: string, size: number): Promise<RunRes
 }
 
 const results: RunResult[] = [];
-const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 for (const rows of sizes) {
   const path = join(REPO, '.local', 'bench', `chaos-${rows}.csv`);
   console.log(`[bench] ${rows} rows: writing ${path}`);
@@ -365,7 +345,7 @@ for (const rows of sizes) {
                 });
                 results.push(r);
                 console.log(
-                  `[bench] round ${round} ${label}: ${r.rowsPerSecond} rows/s, ${r.mbPerSecond} MB/s, ${r.valueBytesPerRow} value bytes/row | kcat -P ${k.rowsPerSecond} rows/s | ${(r.rowsPerSecond / k.rowsPerSecond).toFixed(2)}x kcat | peak RSS ${r.peakRssMb} MB | producer CPU ${r.producerCpuSeconds} s, machine busy ${r.machineBusy} | load ${load()} | 10%..90% at ${JSON.stringify(r.deciles)} s`,
+                  `[bench] round ${round} ${label}: ${r.rowsPerSecond} rows/s, ${r.mbPerSecond} MB/s, ${r.valueBytesPerRow} value bytes/row | kcat -P ${k.rowsPerSecond} rows/s | ${(r.rowsPerSecond / k.rowsPerSecond).toFixed(2)}x kcat | peak RSS ${r.peakRssMb} MB | producer CPU ${r.producerCpuSeconds} s, machine busy ${r.machineBusy} | load ${loadAverage()} | 10%..90% at ${JSON.stringify(r.deciles)} s`,
                 );
               }
             }

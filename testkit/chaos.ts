@@ -104,91 +104,105 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     logLevel: logLevel.NOTHING,
   }).admin();
   await admin.connect();
-  const endOffset = () => topicEndOffset(admin, topic);
-  /** Returns once `share` of the remaining rows more are on the topic (or the job has ended). */
-  const progressBy = async (share: number) => {
-    const remaining = Math.max(o.rows - (await rowNow()), 0);
-    const target = (await endOffset()) + Math.floor(share * remaining);
-    const deadline = Date.now() + 120_000;
-    while ((await endOffset()) < target && Date.now() < deadline) {
+  // A run that throws midway (a timeout waiting for a log line, a failed job) leaves neither its
+  // producer process nor its admin connection behind.
+  let done: Awaited<ReturnType<typeof waitForJob>>;
+  let sigterm: ChaosReport['sigterm'];
+  try {
+    const endOffset = () => topicEndOffset(admin, topic);
+    /** Returns once `share` of the remaining rows more are on the topic (or the job has ended). */
+    const progressBy = async (share: number) => {
+      const remaining = Math.max(o.rows - (await rowNow()), 0);
+      const target = (await endOffset()) + Math.floor(share * remaining);
+      const deadline = Date.now() + 120_000;
+      while ((await endOffset()) < target && Date.now() < deadline) {
+        const state = await getJob(aws.doc, o.outputs.tables.jobs, job.jobId);
+        if (state && state.status !== 'RUNNING' && state.status !== 'PLANNED') return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+
+    for (let k = 0; k < o.kills; k++) {
+      const afterCommit = k === 1; // the second kill: right after a produce ack + commit
+      if (afterCommit) {
+        // This process is replaced by one that SIGKILLs itself right after its n-th commit.
+        p.kill('SIGKILL');
+        await p.exited;
+        const n = 2 + Math.floor(rand() * 4);
+        p = startProducer({ ...baseEnv, ROWSTREAM_PRODUCER_CRASH_AFTER_COMMIT: String(n) }, logFile);
+        const t0 = Date.now();
+        await p.waitForLog(/taking over|resuming/, 60_000);
+        await p.exited;
+        kills.push({
+          kind: `SIGKILL after commit #${n}`,
+          atRow: await rowNow(),
+          takeoverMs: Date.now() - t0,
+        });
+      } else {
+        await p.waitForLog(/job claimed/, 60_000).catch(() => {});
+        // A random point of this kill's share of the remaining rows, by the topic's progress, not by time:
+        // a fixed time window put the kills mid-job at 60-90k rows/s and after the end at 300k. The
+        // topic's end offset counts the records written since the claim (aborted ones of earlier runs
+        // stay behind it); the checkpoint lags by up to CHECKPOINT_MS, so it cannot be the clock.
+        await progressBy(rand() / (o.kills - k + 1));
+        p.kill('SIGKILL');
+        await p.exited;
+        kills.push({ kind: 'SIGKILL at a random moment', atRow: await rowNow(), takeoverMs: null });
+      }
+      log(`kill ${k + 1}/${o.kills}: ${kills.at(-1)?.kind} (checkpoint row ${kills.at(-1)?.atRow})`);
       const state = await getJob(aws.doc, o.outputs.tables.jobs, job.jobId);
-      if (state && state.status !== 'RUNNING' && state.status !== 'PLANNED') return;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
-
-  for (let k = 0; k < o.kills; k++) {
-    const afterCommit = k === 1; // the second kill: right after a produce ack + commit
-    if (afterCommit) {
-      // This process is replaced by one that SIGKILLs itself right after its n-th commit.
-      p.kill('SIGKILL');
-      await p.exited;
-      const n = 2 + Math.floor(rand() * 4);
-      p = startProducer({ ...baseEnv, ROWSTREAM_PRODUCER_CRASH_AFTER_COMMIT: String(n) }, logFile);
+      if (state && state.status !== 'RUNNING') {
+        log(`the job finished (${state.status}) before kill ${k + 2}; stopping the kills`);
+        // The SIGTERM check below needs a live producer, not the one just killed.
+        p = startProducer(baseEnv, logFile);
+        await p.waitForLog(/producer started/, 60_000);
+        break;
+      }
       const t0 = Date.now();
-      await p.waitForLog(/taking over|resuming/, 60_000);
-      await p.exited;
-      kills.push({ kind: `SIGKILL after commit #${n}`, atRow: await rowNow(), takeoverMs: Date.now() - t0 });
-    } else {
-      await p.waitForLog(/job claimed/, 60_000).catch(() => {});
-      // A random point of this kill's share of the remaining rows, by the topic's progress, not by time:
-      // a fixed time window put the kills mid-job at 60-90k rows/s and after the end at 300k. The
-      // topic's end offset counts the records written since the claim (aborted ones of earlier runs
-      // stay behind it); the checkpoint lags by up to CHECKPOINT_MS, so it cannot be the clock.
-      await progressBy(rand() / (o.kills - k + 1));
-      p.kill('SIGKILL');
-      await p.exited;
-      kills.push({ kind: 'SIGKILL at a random moment', atRow: await rowNow(), takeoverMs: null });
-    }
-    log(`kill ${k + 1}/${o.kills}: ${kills.at(-1)?.kind} (checkpoint row ${kills.at(-1)?.atRow})`);
-    const state = await getJob(aws.doc, o.outputs.tables.jobs, job.jobId);
-    if (state && state.status !== 'RUNNING') {
-      log(`the job finished (${state.status}) before kill ${k + 2}; stopping the kills`);
-      // The SIGTERM check below needs a live producer, not the one just killed.
       p = startProducer(baseEnv, logFile);
-      await p.waitForLog(/producer started/, 60_000);
-      break;
+      await p.waitForLog(/taking over a job/, 60_000);
+      const last = kills.at(-1)!;
+      if (last.takeoverMs === null) kills[kills.length - 1] = { ...last, takeoverMs: Date.now() - t0 };
     }
-    const t0 = Date.now();
+
+    // SIGTERM mid-job (at a random point of the first half of what is left): the producer commits,
+    // checkpoints and releases; the checkpoint must match Kafka.
+    await progressBy(rand() / 2);
+    p.kill('SIGTERM');
+    const exit = await p.exited;
+    const record = await getJob(aws.doc, o.outputs.tables.jobs, job.jobId);
+    const kafkaLast = await readLastCommitted({ brokers: o.outputs.kafka.brokers }, job.jobId, topic, {
+      floor: null,
+      sinceMs: null,
+      partitions: null,
+    });
+    sigterm = {
+      checkpointRow: record?.checkpoint?.rowsDone ?? 0,
+      kafkaRow: kafkaLast?.row ?? 0,
+      batchRows,
+      exitCode: exit.code,
+    };
+    log(
+      `SIGTERM: exit ${exit.code}, checkpoint row ${sigterm.checkpointRow}, Kafka last committed row ${sigterm.kafkaRow}`,
+    );
+
+    // Finish the job.
     p = startProducer(baseEnv, logFile);
-    await p.waitForLog(/taking over a job/, 60_000);
-    const last = kills.at(-1)!;
-    if (last.takeoverMs === null) kills[kills.length - 1] = { ...last, takeoverMs: Date.now() - t0 };
+    done = await waitForJob(
+      aws.doc,
+      o.outputs.tables.jobs,
+      job.jobId,
+      (r) => ['COMPLETED', 'COMPLETED_WITH_REJECTS', 'FAILED'].includes(r.status),
+      Math.max(300_000, o.rows * 2),
+    );
+    p.kill('SIGTERM');
+    await p.exited;
+  } catch (e) {
+    p.kill('SIGKILL');
+    throw e;
+  } finally {
+    await admin.disconnect().catch(() => {});
   }
-
-  // SIGTERM mid-job (at a random point of the first half of what is left): the producer commits,
-  // checkpoints and releases; the checkpoint must match Kafka.
-  await progressBy(rand() / 2);
-  p.kill('SIGTERM');
-  const exit = await p.exited;
-  const record = await getJob(aws.doc, o.outputs.tables.jobs, job.jobId);
-  const kafkaLast = await readLastCommitted({ brokers: o.outputs.kafka.brokers }, job.jobId, topic, {
-    floor: null,
-    sinceMs: null,
-    partitions: null,
-  });
-  const sigterm = {
-    checkpointRow: record?.checkpoint?.rowsDone ?? 0,
-    kafkaRow: kafkaLast?.row ?? 0,
-    batchRows,
-    exitCode: exit.code,
-  };
-  log(
-    `SIGTERM: exit ${exit.code}, checkpoint row ${sigterm.checkpointRow}, Kafka last committed row ${sigterm.kafkaRow}`,
-  );
-
-  // Finish the job.
-  p = startProducer(baseEnv, logFile);
-  const done = await waitForJob(
-    aws.doc,
-    o.outputs.tables.jobs,
-    job.jobId,
-    (r) => ['COMPLETED', 'COMPLETED_WITH_REJECTS', 'FAILED'].includes(r.status),
-    Math.max(300_000, o.rows * 2),
-  );
-  p.kill('SIGTERM');
-  await p.exited;
-  await admin.disconnect();
   log(`job ${done.status}; reading the topic back`);
 
   let count = 0;
