@@ -52,6 +52,12 @@ export const METRICS = [
   m('planner', 'CountBytesPerSecond', 'Bytes/Second', 'Row counting throughput'),
   m('planner', 'CacheHits', 'Count', 'Row counts served from the line-count cache'),
   m('planner', 'PlannerErrors', 'Count', 'Messages that failed and went back to the queue'),
+  m(
+    'planner',
+    'DuplicateNotifications',
+    'Count',
+    'Notifications of an object version already being planned in the same process (shared its plan)',
+  ),
   // producer
   m('producer', 'RowsProduced', 'Count', 'Rows acknowledged by Kafka', ['JobId']),
   m('producer', 'RowsPerSecond', 'Count/Second', 'Rows acknowledged per second (smoothed)', ['JobId']),
