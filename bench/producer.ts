@@ -16,7 +16,8 @@
  * also reads its topic back and reports value bytes per row. `--node-options`: NODE_OPTIONS sets of the
  * producer process (`image`: only the image's own flags). `--keys`: un-keyed (`none`) and/or keyed by a
  * column (the key column's values spread over the partitions); `--partitions`: every topic, the job's
- * and kcat's, is created with that many partitions first. Also peak RSS of the producer process, metrics on vs off, and how far the ETA at 10%, 50%
+ * and kcat's, is created with that many partitions first. Also peak RSS and CPU seconds of the producer process, how busy
+ * the whole machine was during the job (bench/lib/machine.ts), metrics on vs off, and how far the ETA at 10%, 50%
  * and 90% was from the real finish. Installs kcat with apt-get when it is missing (Debian package kcat).
  */
 import { randomBytes } from 'node:crypto';
