@@ -6,7 +6,7 @@
  * and ~0.9 s of start-up on a quiet machine, more under load (`npm run bench:startup`).
  */
 import { resolve } from 'node:path';
-import { build } from 'esbuild';
+import { type BuildOptions, build, buildSync } from 'esbuild';
 
 /**
  * The flags node runs the bundle with, in the image's CMD (stacks/producer.Dockerfile; a test checks
@@ -20,12 +20,11 @@ import { build } from 'esbuild';
  */
 export const PRODUCER_NODE_FLAGS: readonly string[] = ['--enable-source-maps', '--max-semi-space-size=16'];
 
-export async function buildProducer(outfile = 'dist/producer/main.mjs'): Promise<string> {
+function buildOptions(outfile: string): BuildOptions & { outfile: string } {
   const root = resolve(import.meta.dirname, '..');
-  const out = resolve(root, outfile);
-  await build({
+  return {
     entryPoints: [resolve(root, 'services/producer/main.ts')],
-    outfile: out,
+    outfile: resolve(root, outfile),
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -33,8 +32,20 @@ export async function buildProducer(outfile = 'dist/producer/main.mjs'): Promise
     packages: 'external',
     sourcemap: true,
     logLevel: 'warning',
-  });
-  return out;
+  };
+}
+
+export async function buildProducer(outfile = 'dist/producer/main.mjs'): Promise<string> {
+  const options = buildOptions(outfile);
+  await build(options);
+  return options.outfile;
+}
+
+/** The same build, synchronous (the local runner builds the bundle right before it starts it). */
+export function buildProducerSync(outfile: string): string {
+  const options = buildOptions(outfile);
+  buildSync(options);
+  return options.outfile;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {

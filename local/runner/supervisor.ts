@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildProducerSync, PRODUCER_NODE_FLAGS } from '../../scripts/build-producer.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
 import { isOurs, readPid, removePid, spawnDetached, stopProcess, writePid } from '../processes.ts';
 import {
@@ -10,6 +11,7 @@ import {
   type RunnerPaths,
   type RunnerService,
   SERVICE_SPECS,
+  type ServiceSpec,
   serviceEnv,
 } from './services.ts';
 
@@ -52,9 +54,14 @@ export function serviceStatuses(paths: RunnerPaths): ServiceStatus[] {
   });
 }
 
-/** node + tsx's ESM loader by absolute URL, so the command works whatever the cwd. */
-export function nodeArgs(entry: string, args: readonly string[]): string[] {
-  return ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, entry), ...args];
+/**
+ * The node arguments of a service: its bundle with the image's flags (built here from its sources,
+ * so a restart runs the current code), or tsx's ESM loader by absolute URL on its sources; both work
+ * whatever the cwd.
+ */
+export function nodeArgs(spec: ServiceSpec): string[] {
+  if (spec.bundle) return [...PRODUCER_NODE_FLAGS, buildProducerSync(spec.bundle), ...spec.args];
+  return ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, spec.entry), ...spec.args];
 }
 
 export interface StartResult {
@@ -91,7 +98,7 @@ export function startServices(
       continue;
     }
     if (state.kind === 'stale') removePid(files.pid);
-    const pid = spawnDetached(process.execPath, nodeArgs(spec.entry, spec.args), {
+    const pid = spawnDetached(process.execPath, nodeArgs(spec), {
       cwd: REPO_ROOT,
       logFile: files.log,
       env: serviceEnv(outputs, name, paths, options.env ?? process.env),
@@ -153,7 +160,7 @@ export async function runForeground(
   mkdirSync(paths.metrics, { recursive: true });
   const children = names.map((name) => {
     const spec = SERVICE_SPECS[name];
-    const child = spawn(process.execPath, nodeArgs(spec.entry, spec.args), {
+    const child = spawn(process.execPath, nodeArgs(spec), {
       cwd: REPO_ROOT,
       env: serviceEnv(outputs, name, paths, options.env ?? process.env),
       stdio: ['ignore', 'pipe', 'pipe'],

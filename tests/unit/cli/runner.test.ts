@@ -63,9 +63,9 @@ describe('pid files', () => {
     expect(statuses.every((s) => s.state === 'none')).toBe(true);
   });
 
-  it('marks each service by its entry and argument', () => {
+  it('marks each service by what its command line runs: entry and argument, or its bundle', () => {
     expect(markerOf(SERVICE_SPECS.planner)).toBe('local/runner/service.ts planner');
-    expect(markerOf(SERVICE_SPECS.producer)).toBe('services/producer/main.ts');
+    expect(markerOf(SERVICE_SPECS.producer)).toBe('.local/build/producer-local/main.mjs');
   });
 });
 
