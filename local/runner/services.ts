@@ -19,8 +19,9 @@ export interface ServiceSpec {
   readonly args: readonly string[];
   readonly description: string;
   /**
-   * Run from a bundle built from `entry` right before the start (repo-relative path), as the image
-   * runs it; absent: the sources through tsx.
+   * Run from a bundle built from `entry` right before the start, as the image runs it, in
+   * `.local/build/<bundle>-<state dir hash>/main.mjs` (see {@link bundleDirPrefix}); absent: the
+   * sources through tsx.
    */
   readonly bundle?: string;
 }
@@ -39,7 +40,7 @@ export const SERVICE_SPECS: Record<RunnerService, ServiceSpec> = {
     description: 'producer main (long-running, polls the producer queue), from its bundle as in the image',
     // The image's bundle and node flags (scripts/build-producer.ts): ~13% more rows/s than the sources
     // through tsx (bench:producer --runtime tsx,bundle), and what runs locally is what ships.
-    bundle: '.local/build/producer-local/main.mjs',
+    bundle: 'producer-runner',
   },
   'alarm-router': {
     name: 'alarm-router',
@@ -61,7 +62,12 @@ export function isRunnerService(name: string): name is RunnerService {
 
 /** Text that the process's command line contains, to tell our process from a recycled pid. */
 export function markerOf(spec: ServiceSpec): string {
-  return [spec.bundle ?? spec.entry, ...spec.args].join(' ');
+  return [spec.bundle ? bundleDirPrefix(spec.bundle) : spec.entry, ...spec.args].join(' ');
+}
+
+/** Where a runner's bundles are built, repo-relative: this prefix and a hash of the state dir. */
+export function bundleDirPrefix(bundle: string): string {
+  return `.local/build/${bundle}-`;
 }
 
 /** Where the runner keeps each service's log, pid file and EMF metrics file. */

@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildProducerSync, PRODUCER_NODE_FLAGS } from '../../scripts/build-producer.ts';
 import type { StackOutputs } from '../../topology/topology.ts';
 import { isOurs, readPid, removePid, spawnDetached, stopProcess, writePid } from '../processes.ts';
 import {
+  bundleDirPrefix,
   markerOf,
   REPO_ROOT,
   RUNNER_SERVICES,
@@ -59,8 +61,13 @@ export function serviceStatuses(paths: RunnerPaths): ServiceStatus[] {
  * so a restart runs the current code), or tsx's ESM loader by absolute URL on its sources; both work
  * whatever the cwd.
  */
-export function nodeArgs(spec: ServiceSpec): string[] {
-  if (spec.bundle) return [...PRODUCER_NODE_FLAGS, buildProducerSync(spec.bundle), ...spec.args];
+export function nodeArgs(spec: ServiceSpec, paths: RunnerPaths): string[] {
+  if (spec.bundle) {
+    // In the repo (its imports resolve node_modules from there), one per state dir (runners of two
+    // state dirs never write one file at once).
+    const dir = `${bundleDirPrefix(spec.bundle)}${createHash('sha256').update(paths.stateDir).digest('hex').slice(0, 12)}`;
+    return [...PRODUCER_NODE_FLAGS, buildProducerSync(join(REPO_ROOT, dir, 'main.mjs')), ...spec.args];
+  }
   return ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, spec.entry), ...spec.args];
 }
 
@@ -98,7 +105,7 @@ export function startServices(
       continue;
     }
     if (state.kind === 'stale') removePid(files.pid);
-    const pid = spawnDetached(process.execPath, nodeArgs(spec), {
+    const pid = spawnDetached(process.execPath, nodeArgs(spec, paths), {
       cwd: REPO_ROOT,
       logFile: files.log,
       env: serviceEnv(outputs, name, paths, options.env ?? process.env),
@@ -160,7 +167,7 @@ export async function runForeground(
   mkdirSync(paths.metrics, { recursive: true });
   const children = names.map((name) => {
     const spec = SERVICE_SPECS[name];
-    const child = spawn(process.execPath, nodeArgs(spec), {
+    const child = spawn(process.execPath, nodeArgs(spec, paths), {
       cwd: REPO_ROOT,
       env: serviceEnv(outputs, name, paths, options.env ?? process.env),
       stdio: ['ignore', 'pipe', 'pipe'],

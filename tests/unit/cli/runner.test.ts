@@ -65,7 +65,7 @@ describe('pid files', () => {
 
   it('marks each service by what its command line runs: entry and argument, or its bundle', () => {
     expect(markerOf(SERVICE_SPECS.planner)).toBe('local/runner/service.ts planner');
-    expect(markerOf(SERVICE_SPECS.producer)).toBe('.local/build/producer-local/main.mjs');
+    expect(markerOf(SERVICE_SPECS.producer)).toBe('.local/build/producer-runner-');
   });
 });
 
