@@ -104,10 +104,12 @@ export class CsvFramer {
     }
     // Only LF, CR and the quote change the state outside quotes, only the quote inside: the bytes
     // between are skipped with Buffer#indexOf (memchr) instead of a JS loop per byte (~3x fewer ns per
-    // row on typical lines). The next quote and CR positions are cached until passed (n: none left).
+    // row on typical lines). The next quote, CR and LF positions are cached until passed (n: none left):
+    // each is the first at or after `i` while it is not behind it.
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, n);
     let nextQuote = -1;
     let nextCR = -1;
+    let nextLF = -1;
     while (i < n) {
       if (nextQuote < i) {
         nextQuote = buf.indexOf(QUOTE, i);
@@ -137,9 +139,11 @@ export class CsvFramer {
         nextCR = buf.indexOf(CR, i);
         if (nextCR < 0) nextCR = n;
       }
-      let stop = Math.min(nextQuote, nextCR);
-      const lf = buf.indexOf(LF, i);
-      if (lf >= 0 && lf < stop) stop = lf;
+      if (nextLF < i) {
+        nextLF = buf.indexOf(LF, i);
+        if (nextLF < 0) nextLF = n;
+      }
+      const stop = Math.min(nextQuote, nextCR, nextLF);
       // Bytes i..stop-1 are ordinary: only the last of them decides whether a field starts at `stop`.
       if (stop > i) atFieldStart = chunk[stop - 1] === delim;
       i = stop;
