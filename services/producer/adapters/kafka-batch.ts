@@ -1,4 +1,4 @@
-import { decimalDigits, HEADERS, type JobHeaderValues, RowRecord } from '../job/records.ts';
+import { HEADERS, type JobHeaderValues, RowRecord } from '../job/records.ts';
 import type { OutRecord } from '../ports.ts';
 
 /**
@@ -169,13 +169,11 @@ export class BatchEncoder {
       count++;
     }
     if (last || h.every[2]) {
-      const d = decimalDigits(r.row);
-      size += h.rowKey.length + varintSize(d) + d;
+      size += h.rowKey.length + varintSize(r.rowDigits) + r.rowDigits;
       count++;
     }
     if (last || h.every[3]) {
-      const d = decimalDigits(r.nextOffset);
-      size += h.offsetKey.length + varintSize(d) + d;
+      size += h.offsetKey.length + varintSize(r.offsetDigits) + r.offsetDigits;
       count++;
     }
     counts[i] = count;
@@ -194,16 +192,14 @@ export class BatchEncoder {
     if (last || h.every[0]) pos = putSegment(buf, pos, h.job);
     if (last || h.every[1]) pos = putSegment(buf, pos, h.source);
     if (last || h.every[2]) {
-      const d = decimalDigits(r.row);
       pos = putSegment(buf, pos, h.rowKey);
-      pos = writeVarint(buf, pos, d);
-      pos = writeDigits(buf, pos, r.row, d);
+      pos = writeVarint(buf, pos, r.rowDigits);
+      pos = writeDigits(buf, pos, r.row, r.rowDigits);
     }
     if (last || h.every[3]) {
-      const d = decimalDigits(r.nextOffset);
       pos = putSegment(buf, pos, h.offsetKey);
-      pos = writeVarint(buf, pos, d);
-      pos = writeDigits(buf, pos, r.nextOffset, d);
+      pos = writeVarint(buf, pos, r.offsetDigits);
+      pos = writeDigits(buf, pos, r.nextOffset, r.offsetDigits);
     }
     return pos;
   }

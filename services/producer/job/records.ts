@@ -54,13 +54,20 @@ export class JobHeaderValues {
  * field by field, not with a spread (which drops it).
  */
 export class RowRecord implements OutRecord {
+  /** Decimal digits of `row` and `nextOffset`, counted once (the size check and the encoder use them). */
+  readonly rowDigits: number;
+  readonly offsetDigits: number;
+
   constructor(
     readonly key: string | null,
     readonly value: string | Buffer,
     readonly job: JobHeaderValues,
     readonly row: number,
     readonly nextOffset: number,
-  ) {}
+  ) {
+    this.rowDigits = decimalDigits(row);
+    this.offsetDigits = decimalDigits(nextOffset);
+  }
 
   get headers(): Record<string, string> {
     return {
@@ -135,12 +142,13 @@ export class RecordBuilder {
   }
 
   private sized(raw: RawRow, value: string | Buffer, key: string | null): BuiltRecord {
+    const record = new RowRecord(key, value, this.values, raw.row, raw.nextOffset);
     const size =
       (typeof value === 'string' ? Buffer.byteLength(value) : value.length) +
       (key === null ? 0 : Buffer.byteLength(key)) +
       this.headerBytes +
-      decimalDigits(raw.row) +
-      decimalDigits(raw.nextOffset) +
+      record.rowDigits +
+      record.offsetDigits +
       RECORD_OVERHEAD;
     if (size > this.maxRecordBytes) {
       return {
@@ -149,6 +157,6 @@ export class RecordBuilder {
         detail: `record of ${size} bytes exceeds ${this.maxRecordBytes} (${this.limitSource})`,
       };
     }
-    return { ok: true, size, record: new RowRecord(key, value, this.values, raw.row, raw.nextOffset) };
+    return { ok: true, size, record };
   }
 }
