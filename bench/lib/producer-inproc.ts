@@ -1,11 +1,13 @@
 /**
- * `npx tsx bench/lib/producer-inproc.ts [--rows 1000000] [--kafka real|fake]
+ * `npx tsx bench/lib/producer-inproc.ts [--rows 1000000] [--kafka real|encode|fake]
  *   [--metrics off|on] [--flush-ms 10000] [--json]`
  *
  * In-process producer throughput, for quick iteration on the hot path: the real core (`runJob`) reads
  * the bench CSV from memory in S3-sized chunks (no moto, no process start), with in-memory jobs /
- * rejects / bus fakes and either the real Kafka adapter against the local broker or a fake Kafka that
- * only counts (the upper bound the core itself allows). Not the headline figure: bench/producer.ts
+ * rejects / bus fakes and either the real Kafka adapter against the local broker, or a fake Kafka that
+ * only counts (the upper bound the core itself allows), or one that also encodes and seals (CRC-32C)
+ * each batch as the adapter does and sends nothing (`encode`: the producer's own CPU per row, without
+ * the broker's noise on a shared machine). Not the headline figure: bench/producer.ts
  * measures end to end. `runInproc` is the same run as a function, for bench/metrics-overhead.ts and
  * bench/eta.ts.
  */
@@ -18,8 +20,10 @@ import { Command } from 'commander';
 import type { BusPort } from '../../events/bus.ts';
 import type { JobStarted } from '../../events/catalog.ts';
 import { localEndpoints } from '../../local/config.ts';
-import { platformaticKafka } from '../../services/producer/adapters/kafka-platformatic.ts';
+import { BatchEncoder, sealBatch } from '../../services/producer/adapters/kafka-batch.ts';
+import { batchCrc32c, platformaticKafka } from '../../services/producer/adapters/kafka-platformatic.ts';
 import { type JobOutcome, runJob } from '../../services/producer/core.ts';
+import { BATCH_ONLY_HEADERS } from '../../services/producer/job/records.ts';
 import type { JobProducer, JobsStore, KafkaPort } from '../../services/producer/ports.ts';
 import { ProducerEnv } from '../../services/producer/settings.ts';
 import { emfSink } from '../../services/shared/emf.ts';
@@ -35,7 +39,7 @@ export const PRODUCER_FLUSH_MS: number =
 
 export interface InprocOptions {
   readonly rows: number;
-  readonly kafka: 'real' | 'fake';
+  readonly kafka: 'real' | 'encode' | 'fake';
   readonly brokers?: readonly string[];
   readonly chunkBytes?: number;
   readonly transactionRows?: number;
@@ -99,6 +103,7 @@ export async function runInproc(opts: InprocOptions): Promise<InprocResult> {
   };
 
   let sent = 0;
+  const encoder = opts.kafka === 'encode' ? new BatchEncoder(new Set(), BATCH_ONLY_HEADERS) : null;
   const fakeKafka: KafkaPort = {
     async place(_jobId, _topic, keyed) {
       return { partitions: 1, partition: 0, keyed };
@@ -107,6 +112,11 @@ export async function runInproc(opts: InprocOptions): Promise<InprocResult> {
       return {
         async begin() {},
         async send(records) {
+          if (encoder) {
+            const { buffer } = encoder.encode(records, null);
+            const seal = { producerId: 1n, producerEpoch: 0, baseSequence: sent, transactional: true };
+            sealBatch(buffer, { ...seal, timestamp: BigInt(Date.now()) }, batchCrc32c);
+          }
           sent += records.length;
           return [{ partition: 0, baseOffset: String(sent - records.length), count: records.length }];
         },
@@ -132,7 +142,7 @@ export async function runInproc(opts: InprocOptions): Promise<InprocResult> {
     ...(opts.recordHeaders ? { recordHeaders: opts.recordHeaders } : {}),
   };
   const kafka =
-    opts.kafka === 'fake' ? fakeKafka : platformaticKafka({ ...settings, autocreateTopics: true });
+    opts.kafka !== 'real' ? fakeKafka : platformaticKafka({ ...settings, autocreateTopics: true });
 
   let record: JobRecord | null = null;
   let completedAt: number | null = null;
@@ -215,7 +225,7 @@ export async function runInproc(opts: InprocOptions): Promise<InprocResult> {
   const finishedAt = Date.now();
   await kafka.close();
   return {
-    kafka: opts.kafka === 'fake' ? 'fake' : 'platformatic',
+    kafka: opts.kafka === 'real' ? 'platformatic' : opts.kafka,
     rows,
     bytes: size,
     outcome,
@@ -269,7 +279,7 @@ function timed(
 async function main() {
   const opts = new Command('producer-inproc')
     .option('--rows <n>', 'rows of the generated file', '1000000')
-    .option('--kafka <kind>', 'real (the broker) or fake', 'real')
+    .option('--kafka <kind>', 'real (the broker), encode (batches encoded, not sent) or fake', 'real')
     .option('--metrics <on|off>', 'record metrics as main.ts does', 'off')
     .option('--flush-ms <n>', 'metrics flush interval', String(PRODUCER_FLUSH_MS))
     .option('--chunk <bytes>', 'read chunk size', String(64 * 1024))
@@ -293,7 +303,7 @@ async function main() {
       inflight: string;
       headers: string;
     }>();
-  const kafkaKind = opts.kafka === 'fake' ? 'fake' : 'real';
+  const kafkaKind = opts.kafka === 'fake' || opts.kafka === 'encode' ? opts.kafka : 'real';
   const metricsOn = opts.metrics === 'on';
   const emfPath = join(REPO, '.local', 'bench', `emf-inproc-${process.pid}.log`);
   const buffered = metricsOn ? producerMetrics(emfPath, Number(opts.flushMs)) : null;

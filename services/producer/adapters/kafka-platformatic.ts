@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import {
   crc32c,
   createAPI,
@@ -18,6 +19,22 @@ import { connectionOf, type KafkaConnection, platformaticConnectionOptions } fro
 import { type PipelineOptions, ProducePipeline } from './kafka-pipeline.ts';
 import { choosePlacement, Partitioner } from './kafka-placement.ts';
 import { describeTopicLimits, readLastCommitted, startupRetryDelay } from './kafka-scan.ts';
+
+/**
+ * CRC-32C of a record batch: @node-rs/crc32's SIMD function called on the batch itself. The library's
+ * exported `crc32c` calls the same function but first copies its input into a new Uint8Array (the whole
+ * ~1 MB batch, every batch): 200 MB of 1 MB batches took 108-211 ms through it against 68-72 ms
+ * direct. Its native binding ships per platform as an optional package: where it is missing, the
+ * library's function (which then falls back to WebAssembly) is used.
+ */
+export const batchCrc32c: (data: Buffer) => number = (() => {
+  try {
+    const native = createRequire(import.meta.url)('@node-rs/crc32') as { crc32c(input: Uint8Array): number };
+    return (data: Buffer) => native.crc32c(data);
+  } catch {
+    return crc32c;
+  }
+})();
 
 export interface KafkaClientSettings {
   readonly brokers: readonly string[];
@@ -416,7 +433,7 @@ export function installFastProduce(producer: Producer): FastProduce {
                   transactional: options.transactionalId !== undefined && options.transactionalId !== null,
                   timestamp,
                 },
-                crc32c,
+                batchCrc32c,
               );
               w.appendInt32(m.partition)
                 .appendUnsignedVarInt(batch.length + 1)

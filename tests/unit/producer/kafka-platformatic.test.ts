@@ -9,6 +9,7 @@ import {
 } from '../../../services/producer/adapters/kafka-placement.ts';
 import {
   assertFastProduceAvailable,
+  batchCrc32c,
   FAST_PRODUCE_VERSIONS,
   installFastProduce,
 } from '../../../services/producer/adapters/kafka-platformatic.ts';
@@ -68,6 +69,18 @@ describe('the fast produce path on the pinned @platformatic/kafka', () => {
     // Act / Assess: throws, naming what is missing, if an upgrade removes or renames any of them.
     expect(() => assertFastProduceAvailable()).not.toThrow();
     expect(typeof kGetApi).toBe('symbol');
+  });
+
+  it("seals batches with the library's CRC-32C, the native function called without a copy", () => {
+    // Prepare: the RFC 3720 check value, and a view into a larger buffer (how batches are sealed).
+    const big = Buffer.alloc(3000);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff;
+    // Act / Assess
+    expect(batchCrc32c(Buffer.from('123456789'))).toBe(0xe3069283);
+    expect(batchCrc32c(big.subarray(21, 2500))).toBe(kafka.crc32c(big.subarray(21, 2500)) >>> 0);
+    // The native binding is installed here (the platform package of the pinned @node-rs/crc32), so
+    // the fast function is the one in use, not the library's fallback.
+    expect(batchCrc32c).not.toBe(kafka.crc32c);
   });
 
   it('writes every Produce version >= 9 the library can negotiate, up to its newest', () => {
