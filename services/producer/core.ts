@@ -433,6 +433,8 @@ class JobRun {
   private acked = new Map<number, { firstOffset: string | null; lastOffset: string }>();
   /** Where the job's records go: from the checkpoint, or chosen and recorded once (ensurePlacement). */
   private placement: Placement | null;
+  /** The checkpoint write that records a newly chosen placement (settled at once when there was one). */
+  private placementRecorded: Promise<void> = Promise.resolve();
   private readonly startedAt: number;
   private readonly rate = new RateWindow();
   private readonly cadence: Cadence;
@@ -493,9 +495,11 @@ class JobRun {
 
   async execute(): Promise<JobOutcome> {
     this.lease.start();
+    // The topic's limits are read while the job is placed and its producer opened (each a round trip
+    // or more); the pass waits for them before its first row. learnLimits does not reject.
+    const limits = this.learnLimits();
     try {
-      await this.learnLimits();
-      return await this.stream();
+      return await this.stream(limits);
     } catch (e) {
       // An open transaction would hold the partition's last stable offset back until it times out.
       await this.producer?.abort().catch(() => {});
@@ -541,7 +545,7 @@ class JobRun {
   }
 
   /** The stream with Kafka-level retries: any Kafka error rewinds to the last commit and goes again. */
-  private async stream(): Promise<JobOutcome> {
+  private async stream(limits: Promise<void>): Promise<JobOutcome> {
     let first = true;
     for (;;) {
       this.lease.check();
@@ -554,6 +558,9 @@ class JobRun {
           .catch((e: unknown) => {
             throw new KafkaStepError('open', e);
           });
+        // The placement is in the checkpoint before anything is produced or read back.
+        await this.placementRecorded;
+        await limits;
         this.lease.progress();
         // After any Kafka failure the outcome of the last commit is unknown (the ack may have been lost):
         // only the topic can tell, so every re-open but a fresh job's first one reads it back.
@@ -582,11 +589,13 @@ class JobRun {
       throw new KafkaStepError('place', e);
     });
     this.placement = placement;
+    // Written while the producer opens (InitProducerId); stream() awaits it before the pass.
     const cp = this.checkpointValue();
-    await this.aws('checkpoint', () =>
+    this.placementRecorded = this.aws('checkpoint', () =>
       this.deps.jobs.checkpoint(this.jobId, this.cfg.owner, cp, { rowsPerSecond: 0, etaSeconds: null }),
-    );
-    this.log.info('job placement recorded', { ...placement });
+    ).then(() => this.log.info('job placement recorded', { ...placement }));
+    // Handled here too: an open that fails first leaves it unawaited until the next try awaits it.
+    this.placementRecorded.catch(() => {});
     return placement;
   }
 

@@ -259,6 +259,48 @@ describe('producer core: placement', () => {
     expect(jobs.finished?.checkpoint?.placement).toEqual(placement);
   });
 
+  it('reads the topic limits and records the placement while the producer opens, and sends only after both', async () => {
+    // Prepare: the limits answer and the placement write each take 40 ms; the topic allows small records only.
+    const csv = csvOf(10);
+    const { deps, kafka, jobs } = makeDeps(csv);
+    const events: string[] = [];
+    const later = <T>(what: string, value: T) =>
+      new Promise<T>((r) =>
+        setTimeout(() => {
+          events.push(what);
+          r(value);
+        }, 40),
+      );
+    kafka.topicLimits = () => later('limits', { maxMessageBytes: 512 + 60 });
+    const checkpoint = jobs.checkpoint.bind(jobs);
+    jobs.checkpoint = async (...args) => {
+      if (jobs.checkpoints.length === 0) await later('placement recorded', null);
+      return checkpoint(...args);
+    };
+    const openJob = kafka.openJob.bind(kafka);
+    kafka.openJob = async (...args) => {
+      events.push('open');
+      const producer = await openJob(...args);
+      const send = producer.send.bind(producer);
+      return {
+        ...producer,
+        send: (records) => {
+          events.push('send');
+          return send(records);
+        },
+      };
+    };
+    // Act
+    const outcome = await runJob(jobFor(csv), deps, settings());
+    // Assess: the open did not wait for either; the first send waited for both, and the limits applied
+    // (every record is over 60 bytes with its headers: all rejected, none sent).
+    expect(events.slice(0, 3)).toEqual(['open', 'limits', 'placement recorded']);
+    expect(events.slice(3).every((e) => e === 'send')).toBe(true);
+    expect(outcome).toMatchObject({ kind: 'completed', status: 'COMPLETED_WITH_REJECTS' });
+    expect(kafka.log).toHaveLength(0);
+    expect(jobs.checkpoints[0]).toMatchObject({ rowsDone: 0, placement: { partitions: 1, partition: 0 } });
+  });
+
   it('on resume uses the recorded placement and asks the topic nothing, whatever its partition count now', async () => {
     // Prepare: the job started on 3 partitions (keyed); the topic has 6 now.
     const csv = csvOf(10);
