@@ -1,6 +1,6 @@
 /**
  * `npm run bench:producer [-- --rows 1000000,10000000 --encoders fast,library --tx 50000
- *   --inflight 1,5 --headers full,compact --formats json,csv,typed-json,avro --runtime bundle|tsx --repeat 3
+ *   --inflight 1,5 --headers full,compact,batch --formats json,csv,typed-json,avro --runtime bundle|tsx --repeat 3
  *   --node-options image,--max-semi-space-size=8 --keys none,id --partitions 6 --metrics-compare none]`
  *
  * End-to-end producer throughput on the local stack: the CSV is an object in moto, the clock runs from
@@ -44,7 +44,7 @@ const opts = new Command('bench:producer')
   .option('--tx <n>', 'rows per transaction', '50000')
   .option('--metrics-compare <encoder>', 'encoder of the metrics on/off comparison (none: skip)', 'fast')
   .option('--inflight <list>', 'comma-separated produce requests in flight (1-5)', '5')
-  .option('--headers <list>', 'comma-separated record header formats: compact, full', 'compact')
+  .option('--headers <list>', 'comma-separated record header formats: compact, full, batch', 'compact')
   .option(
     '--runtime <kind>',
     'bundle (what the image runs: npm run build:producer) or tsx (the sources)',

@@ -202,7 +202,12 @@ export async function checkJobRows(
   topic: string,
   jobId: string,
   rows: number,
-  o: { values?: boolean; skip?: ReadonlySet<number> } = {},
+  /**
+   * `byValue`: the row is the value's `id` (the rows file's row number) and every record of the topic is
+   * the job's: for the record format `batch`, whose records carry no job or row header but the last of
+   * each batch.
+   */
+  o: { values?: boolean; skip?: ReadonlySet<number>; byValue?: boolean } = {},
 ): Promise<RowCheck> {
   const seen = new Uint8Array(rows + 1);
   let delivered = 0;
@@ -211,8 +216,10 @@ export async function checkJobRows(
   let badValues = 0;
   let prev = 0;
   await readTopic(brokers, topic, 120_000, (r) => {
-    if (r.headers['rowstream-job'] !== jobId) return;
-    const row = Number(r.headers['rowstream-row']);
+    if (!o.byValue && r.headers['rowstream-job'] !== jobId) return;
+    const row = o.byValue
+      ? Number((JSON.parse(r.value) as { id?: string }).id)
+      : Number(r.headers['rowstream-row']);
     delivered++;
     if (row >= 1 && row <= rows) {
       if (seen[row]) duplicated++;

@@ -23,7 +23,7 @@ import { localEndpoints } from '../../local/config.ts';
 import { BatchEncoder, sealBatch } from '../../services/producer/adapters/kafka-batch.ts';
 import { batchCrc32c, platformaticKafka } from '../../services/producer/adapters/kafka-platformatic.ts';
 import { type JobOutcome, runJob } from '../../services/producer/core.ts';
-import { BATCH_ONLY_HEADERS } from '../../services/producer/job/records.ts';
+import { lastRecordOnlyHeaders, type RecordHeaders } from '../../services/producer/job/records.ts';
 import type { JobProducer, JobsStore, KafkaPort } from '../../services/producer/ports.ts';
 import { ProducerEnv } from '../../services/producer/settings.ts';
 import { emfSink } from '../../services/shared/emf.ts';
@@ -47,7 +47,7 @@ export interface InprocOptions {
   readonly batchBytes?: number;
   /** Produce requests in flight (the adapter's default when absent). */
   readonly maxInflight?: number;
-  readonly recordHeaders?: 'compact' | 'full';
+  readonly recordHeaders?: RecordHeaders;
   /** NO_METRICS when absent. */
   readonly metrics?: MetricsPort;
   /** Every checkpoint the core writes (the job record's rate and ETA). */
@@ -103,7 +103,10 @@ export async function runInproc(opts: InprocOptions): Promise<InprocResult> {
   };
 
   let sent = 0;
-  const encoder = opts.kafka === 'encode' ? new BatchEncoder(new Set(), BATCH_ONLY_HEADERS) : null;
+  const encoder =
+    opts.kafka === 'encode'
+      ? new BatchEncoder(new Set(), lastRecordOnlyHeaders(opts.recordHeaders ?? 'compact'))
+      : null;
   const fakeKafka: KafkaPort = {
     async place(_jobId, _topic, keyed) {
       return { partitions: 1, partition: 0, keyed };
@@ -285,7 +288,7 @@ async function main() {
     .option('--chunk <bytes>', 'read chunk size', String(64 * 1024))
     .option('--brokers <list>', 'comma-separated bootstrap brokers', localEndpoints().brokers.join(','))
     .option('--inflight <n>', 'produce requests in flight (1-5)', '5')
-    .option('--headers <format>', 'record headers: compact or full', 'compact')
+    .option('--headers <format>', 'record headers: compact, full or batch', 'compact')
     .option('--tx <n>', 'rows per transaction', '50000')
     .option('--batch-rows <n>', 'rows per produce batch', '5000')
     .option('--batch-bytes <n>', 'bytes per produce batch', '900000')
@@ -314,7 +317,7 @@ async function main() {
     chunkBytes: Number(opts.chunk),
     brokers: opts.brokers.split(','),
     maxInflight: Number(opts.inflight),
-    recordHeaders: opts.headers === 'full' ? 'full' : 'compact',
+    recordHeaders: opts.headers === 'full' || opts.headers === 'batch' ? opts.headers : 'compact',
     transactionRows: Number(opts.tx),
     batchRows: Number(opts.batchRows),
     batchBytes: Number(opts.batchBytes),

@@ -33,8 +33,11 @@ export const ProducerEnv = CommonEnv.extend({
   ROWSTREAM_PRODUCER_FAST_ENCODER: z.enum(['true', 'false', '1', '0']).default('true'),
   /** Produce requests in flight per connection with the fast encoder (Kafka keeps order up to 5). */
   ROWSTREAM_PRODUCER_MAX_INFLIGHT: z.coerce.number().int().min(1).max(5).default(5),
-  /** Headers on every record (`full`) or source/offset once per batch (`compact`); docs/producer.md. */
-  ROWSTREAM_PRODUCER_RECORD_HEADERS: z.enum(['compact', 'full']).default('compact'),
+  /**
+   * Headers on every record (`full`), source/offset once per batch (`compact`), or all four once per
+   * batch (`batch`); docs/producer.md "Record format".
+   */
+  ROWSTREAM_PRODUCER_RECORD_HEADERS: z.enum(['compact', 'full', 'batch']).default('compact'),
   /** Let the broker create a job's missing topic (local stage only; off in the cloud, issue 14). */
   ROWSTREAM_PRODUCER_AUTOCREATE_TOPICS: z.enum(['true', 'false', '1', '0']).default('false'),
   ROWSTREAM_PRODUCER_CONCURRENCY: intFromEnv(1),

@@ -1,5 +1,6 @@
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readTopic } from '../../testkit/producer.ts';
 import { checkJobRows, type FaultStage, faultStage } from '../../testkit/producer-faults.ts';
 
 /**
@@ -21,6 +22,8 @@ afterEach(async () => {
 afterAll(async () => {
   await stage?.close();
 });
+
+const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
 const EXACTLY_ONCE = (rows: number) => ({
   delivered: rows,
@@ -65,6 +68,55 @@ describe('producer recovery on the real local stack', () => {
     expect(await checkJobRows(stage.outputs.kafka.brokers, topic, job.jobId, rows, { values: true })).toEqual(
       EXACTLY_ONCE(rows),
     );
+  }, 120_000);
+
+  it("record format batch (job and row headers on each batch's last record only): a lost job record is re-created from Kafka, every row once", async () => {
+    // Prepare: as above, with ROWSTREAM_PRODUCER_RECORD_HEADERS=batch on both producers: the resume scan
+    // has only the last record of each batch to go by.
+    const rows = 30_000;
+    const topic = stage.topic('lostbatch');
+    const job = await stage.job('lostbatch', topic, rows);
+    const format = { ROWSTREAM_PRODUCER_RECORD_HEADERS: 'batch' };
+    const [a, b] = await Promise.all([
+      stage.producer('lostbatch-a', {
+        ...format,
+        ROWSTREAM_PRODUCER_TRANSACTION_ROWS: '2000',
+        ROWSTREAM_PRODUCER_BATCH_ROWS: '500',
+        ROWSTREAM_PRODUCER_CRASH_AFTER_COMMIT: '3',
+      }),
+      stage.producer('lostbatch-b', format, { standby: true }),
+    ]);
+    await stage.start(job);
+    expect((await a.exited).signal).toBe('SIGKILL');
+
+    // Act
+    await stage.aws.doc.send(
+      new DeleteCommand({ TableName: stage.outputs.tables.jobs, Key: { jobId: job.jobId } }),
+    );
+    const recovering = b.waitForLog(/job record lost; re-creating it/, 60_000);
+    await stage.start(job, { plan: false, standby: true });
+    const recovered = await recovering;
+    const done = await stage.waitFor(job.jobId, (r) => r.status === 'COMPLETED', 60_000, 'COMPLETED');
+
+    // Assess: the same resume point as with job and row on every record; every row once, by value; and
+    // the records are the format's: headers on a batch's last record only (A's 12 batches of 500 rows,
+    // then B's of up to 5,000).
+    expect(JSON.parse(recovered).kafkaRow).toBe(6000);
+    expect(done).toMatchObject({ recoveredFrom: 'kafka', rowsDelivered: rows, rowsRejected: 0 });
+    expect(
+      await checkJobRows(stage.outputs.kafka.brokers, topic, job.jobId, rows, {
+        values: true,
+        byValue: true,
+      }),
+    ).toEqual(EXACTLY_ONCE(rows));
+    const withHeaders: number[] = [];
+    await readTopic(stage.outputs.kafka.brokers, topic, 60_000, (r) => {
+      if (r.headers['rowstream-job'] !== undefined) withHeaders.push(Number(r.headers['rowstream-row']));
+    });
+    expect(withHeaders.length).toBeGreaterThanOrEqual(12 + (rows - 6000) / 5000);
+    expect(withHeaders.length).toBeLessThan(rows / 100);
+    expect(withHeaders.slice(0, 12)).toEqual(range(1, 12).map((k) => k * 500));
+    expect(withHeaders.at(-1)).toBe(rows);
   }, 120_000);
 
   it('a stalled S3 read: the stuck producer stops renewing, another takes the job over, the stuck one stops; every row once', async () => {

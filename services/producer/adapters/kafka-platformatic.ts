@@ -12,7 +12,7 @@ import {
 } from '@platformatic/kafka';
 import { backoffDelay } from '../../shared/retry.ts';
 import { ProducerError } from '../errors.ts';
-import { BATCH_ONLY_HEADERS, type RecordHeaders } from '../job/records.ts';
+import { lastRecordOnlyHeaders, type RecordHeaders } from '../job/records.ts';
 import type { JobProducer, KafkaPort, OutRecord, PartitionAck, Placement } from '../ports.ts';
 import { BatchEncoder, sealBatch } from './kafka-batch.ts';
 import { connectionOf, type KafkaConnection, platformaticConnectionOptions } from './kafka-connection.ts';
@@ -219,7 +219,7 @@ function jobProducer(
   pipelineOptions: Omit<PipelineOptions, 'register'> | null,
   recordHeaders: RecordHeaders,
 ): JobProducer {
-  const lastOnly = recordHeaders === 'compact' ? BATCH_ONLY_HEADERS : new Set<string>();
+  const lastOnly = lastRecordOnlyHeaders(recordHeaders);
   let tx: Awaited<ReturnType<typeof producer.beginTransaction>> | null = null;
   const fast = pipelineOptions ? installFastProduce(producer) : null;
   const pipeline =

@@ -17,10 +17,21 @@ export const HEADERS = {
  *   consumers, `topic read --job` and checks); `rowstream-source` and `rowstream-offset` ride on the
  *   last record of each record batch only, which is the record the resume scan reads (kafka-scan.ts).
  * - `full`: all four headers on every record.
+ * - `batch`: all four on the last record of each record batch only, none on the others: the least for
+ *   the producer to write and the broker to validate, resume exactly as strong (the scan reads the
+ *   batch's last record in every format), but a consumer cannot tell a record's job or row from it.
  */
-export type RecordHeaders = 'compact' | 'full';
+export type RecordHeaders = 'compact' | 'full' | 'batch';
+export const RECORD_HEADER_FORMATS: readonly RecordHeaders[] = ['compact', 'full', 'batch'];
 /** Headers the `compact` format writes on a batch's last record only. */
 export const BATCH_ONLY_HEADERS: ReadonlySet<string> = new Set([HEADERS.source, HEADERS.offset]);
+const ALL_HEADERS: ReadonlySet<string> = new Set(Object.values(HEADERS));
+const NO_HEADERS: ReadonlySet<string> = new Set();
+
+/** The headers a record format writes on the last record of each batch only (the rest: on every record). */
+export function lastRecordOnlyHeaders(format: RecordHeaders): ReadonlySet<string> {
+  return format === 'compact' ? BATCH_ONLY_HEADERS : format === 'batch' ? ALL_HEADERS : NO_HEADERS;
+}
 
 // Per-record overhead of a Kafka record batch entry with our four headers, rounded up (varints,
 // header keys, attributes); a batch must stay below the broker's message.max.bytes.

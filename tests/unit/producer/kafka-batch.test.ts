@@ -1,7 +1,12 @@
 import { crc32c, Reader, readRecordsBatch } from '@platformatic/kafka';
 import { describe, expect, it } from 'vitest';
 import { BatchEncoder, sealBatch } from '../../../services/producer/adapters/kafka-batch.ts';
-import { BATCH_ONLY_HEADERS, JobHeaderValues, RowRecord } from '../../../services/producer/job/records.ts';
+import {
+  BATCH_ONLY_HEADERS,
+  JobHeaderValues,
+  lastRecordOnlyHeaders,
+  RowRecord,
+} from '../../../services/producer/job/records.ts';
 import type { OutRecord } from '../../../services/producer/ports.ts';
 
 const seal = {
@@ -105,6 +110,32 @@ describe('BatchEncoder', () => {
       records[2]!.headers,
     ]);
     expect(big.buffer.length - small.buffer.length).toBeGreaterThan(2 * 40);
+  });
+
+  it("record format batch: all four headers on the batch's last record, none on the others, RowRecords too", () => {
+    // Prepare: plain records and RowRecords (the producer's), a selection as one partition's batch.
+    const job = new JobHeaderValues('job-1', 's3://b/inbound/é.csv');
+    const rows = [1, 2, 3, 4].map((i) => new RowRecord(null, `v${i}`, job, i, i * 100));
+    const plain = [1, 2, 3, 4].map((i) => record(i, `v${i}`));
+    const encoder = new BatchEncoder(
+      new Set(['rowstream-job', 'rowstream-source']),
+      lastRecordOnlyHeaders('batch'),
+    );
+    for (const records of [rows, plain]) {
+      // Act
+      const { buffer } = encoder.encode(records, [0, 2, 3]);
+      sealBatch(buffer, seal, crc32c);
+      const batch = readRecordsBatch(Reader.from(buffer));
+      // Assess: the library's reader decodes it; the resume scan's record (the last) has job, row and offset.
+      expect(batch.records.map((r) => r.value?.toString())).toEqual(['v1', 'v3', 'v4']);
+      expect(batch.records.map((r) => r.headers.length)).toEqual([0, 0, 4]);
+      const last = Object.fromEntries(
+        batch.records[2]!.headers.map(([k, v]) => [k?.toString(), v?.toString()]),
+      );
+      expect(last).toEqual(records[3]!.headers);
+    }
+    expect(lastRecordOnlyHeaders('compact')).toBe(BATCH_ONLY_HEADERS);
+    expect(lastRecordOnlyHeaders('full').size).toBe(0);
   });
 
   it('writes a RowRecord (headers from its row and offset) byte for byte as the same record with a headers object', () => {
