@@ -21,6 +21,7 @@ export interface DropOptions {
   readonly keyColumn?: string | undefined;
   readonly format?: 'json' | 'csv' | 'avro' | undefined;
   readonly failOnBadRow?: boolean | undefined;
+  readonly recordHeaders?: 'compact' | 'full' | 'batch' | undefined;
 }
 
 export function dropMetadata(o: DropOptions): Record<string, string> {
@@ -29,6 +30,7 @@ export function dropMetadata(o: DropOptions): Record<string, string> {
   if (o.keyColumn) m['rowstream-key-column'] = o.keyColumn;
   if (o.format) m['rowstream-format'] = o.format;
   if (o.failOnBadRow) m['rowstream-fail-on-bad-row'] = 'true';
+  if (o.recordHeaders) m['rowstream-record-headers'] = o.recordHeaders;
   return m;
 }
 

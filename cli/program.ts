@@ -115,6 +115,12 @@ export function buildProgram(output?: OutputConfiguration): Command {
     )
     .option('--delimiter <char>', 'field delimiter (default ,)')
     .option('--fail-on-bad-row', 'fail the job at the first bad row instead of rejecting the row')
+    .addOption(
+      new Option(
+        '--record-headers <format>',
+        "lineage headers: compact (job, row on every record), full (all four on every record) or batch (all four on each batch's last record only); default: the producer's",
+      ).choices(['compact', 'full', 'batch']),
+    )
     .option('--key <s3key>', 'object key under inbound/ (default: the file name)')
     .option('--no-wait', 'upload and print the job id, do not follow the job')
     .option('--timeout <seconds>', 'give up following after this many seconds (default: never)', positiveInt)
@@ -151,6 +157,7 @@ export function buildProgram(output?: OutputConfiguration): Command {
             keyColumn: opts.keyColumn,
             format: opts.format,
             failOnBadRow: opts.failOnBadRow,
+            recordHeaders: opts.recordHeaders,
           },
           wait: opts.wait !== false,
           timeoutMs: opts.timeout ? opts.timeout * 1000 : 0,

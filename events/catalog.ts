@@ -31,6 +31,13 @@ export type JobStatus = z.infer<typeof JobStatus>;
 export const RecordFormat = z.enum(['json', 'csv', 'avro']);
 export type RecordFormat = z.infer<typeof RecordFormat>;
 
+/**
+ * Record format (lineage headers): `compact` job and row on every record, source and offset on each
+ * record batch's last; `full` all four on every record; `batch` all four on each batch's last only.
+ */
+export const RecordHeaders = z.enum(['compact', 'full', 'batch']);
+export type RecordHeaders = z.infer<typeof RecordHeaders>;
+
 export const JobOptions = z.object({
   format: RecordFormat.describe(
     'json: header -> field object (typed when the job has a schema); csv: the raw CSV record text; avro: Avro binary in the Glue Schema Registry wire format',
@@ -41,6 +48,9 @@ export const JobOptions = z.object({
     .boolean()
     .default(false)
     .describe('Fail the job at the first bad row instead of rejecting it'),
+  recordHeaders: RecordHeaders.optional().describe(
+    'Which lineage headers each record carries (docs/producer.md "Record format"); absent: the producer\'s ROWSTREAM_PRODUCER_RECORD_HEADERS',
+  ),
 });
 export type JobOptions = z.infer<typeof JobOptions>;
 

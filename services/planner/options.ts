@@ -1,4 +1,4 @@
-import type { JobOptions, RecordFormat } from '../../events/catalog.ts';
+import { type JobOptions, type RecordFormat, RecordHeaders } from '../../events/catalog.ts';
 import { isSupportedDelimiter, SUPPORTED_DELIMITERS_TEXT } from '../shared/csv.ts';
 import { type TopicPolicy, topicRefusal } from '../shared/topics.ts';
 import { BadOptionsError } from './errors.ts';
@@ -26,6 +26,7 @@ export const OPTION_KEYS = {
   failOnBadRow: 'rowstream-fail-on-bad-row',
   delimiter: 'rowstream-delimiter',
   header: 'rowstream-header',
+  recordHeaders: 'rowstream-record-headers',
 } as const;
 
 /**
@@ -125,5 +126,19 @@ export function resolveOptions(
     );
   }
   const delimiter = resolveDelimiter(overrides, defaults);
-  return { topic, options: { format, keyColumn, failOnBadRow, delimiter } };
+  // The record format: per object when given (else the producer's own setting decides).
+  let recordHeaders: RecordHeaders | undefined;
+  if (overrides.recordHeaders !== undefined && overrides.recordHeaders !== '') {
+    const parsed = RecordHeaders.safeParse(overrides.recordHeaders.toLowerCase());
+    if (!parsed.success) {
+      throw new BadOptionsError(
+        `${OPTION_KEYS.recordHeaders} must be one of ${RecordHeaders.options.join(', ')} (got "${overrides.recordHeaders}")`,
+      );
+    }
+    recordHeaders = parsed.data;
+  }
+  return {
+    topic,
+    options: { format, keyColumn, failOnBadRow, delimiter, ...(recordHeaders ? { recordHeaders } : {}) },
+  };
 }

@@ -554,7 +554,7 @@ class JobRun {
       try {
         const placement = await this.ensurePlacement();
         this.producer = await this.deps.kafka
-          .openJob(this.jobId, this.job.topic, placement)
+          .openJob(this.jobId, this.job.topic, placement, this.job.options.recordHeaders)
           .catch((e: unknown) => {
             throw new KafkaStepError('open', e);
           });

@@ -1,4 +1,4 @@
-import type { JobStarted, JobStartedEvent, JobStatus } from '../../events/catalog.ts';
+import type { JobStarted, JobStartedEvent, JobStatus, RecordHeaders } from '../../events/catalog.ts';
 import type { JobCheckpoint, JobPlacement, JobRecord, MovedSource } from '../shared/jobs.ts';
 
 /** The small interfaces the producer core talks through; adapters/ implements them. */
@@ -60,7 +60,13 @@ export interface KafkaPort {
    * previous instance and aborts its open transaction, so once this resolves the topic holds only
    * committed or aborted records of the job.
    */
-  openJob(jobId: string, topic: string, placement: Placement): Promise<JobProducer>;
+  openJob(
+    jobId: string,
+    topic: string,
+    placement: Placement,
+    /** The job's record format (its options); absent: the adapter's configured one. */
+    recordHeaders?: RecordHeaders,
+  ): Promise<JobProducer>;
   /**
    * The job's newest committed record, scanning back from each partition's end no further than the
    * hint allows (see {@link ScanHint}): the cost depends on the job's own records, not the topic's size.

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { RecordHeaders } from '../../events/catalog.ts';
 import { PREFIXES } from '../../topology/topology.ts';
 import { CommonEnv, intFromEnv, loadConfig, SourceFateEnvShape } from '../shared/config.ts';
 import { SchemaEnvShape } from '../shared/schema/settings.ts';
@@ -37,7 +38,7 @@ export const ProducerEnv = CommonEnv.extend({
    * Headers on every record (`full`), source/offset once per batch (`compact`), or all four once per
    * batch (`batch`); docs/producer.md "Record format".
    */
-  ROWSTREAM_PRODUCER_RECORD_HEADERS: z.enum(['compact', 'full', 'batch']).default('compact'),
+  ROWSTREAM_PRODUCER_RECORD_HEADERS: RecordHeaders.default('compact'),
   /** Let the broker create a job's missing topic (local stage only; off in the cloud, issue 14). */
   ROWSTREAM_PRODUCER_AUTOCREATE_TOPICS: z.enum(['true', 'false', '1', '0']).default('false'),
   ROWSTREAM_PRODUCER_CONCURRENCY: intFromEnv(1),

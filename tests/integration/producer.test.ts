@@ -108,6 +108,43 @@ describe('producer', () => {
     expect(done.checkpoint?.nextByteOffset).toBe(csv.length);
   });
 
+  it("a job's own record format (batch) wins over the producer's (compact): headers on each batch's last record only", async () => {
+    // Prepare: 10 rows; batches of 3 and transactions of 7 rows (this producer's settings): batches end
+    // at rows 3, 6, 7 (the commit) and 10.
+    const csv = Buffer.from(
+      `id,name\n${Array.from({ length: 10 }, (_, i) => `${i + 1},n${i + 1}`).join('\n')}\n`,
+    );
+    const topic = topicName('batchfmt');
+    const job = await uploadJob(aws.s3, outputs.bucket, 'inbound/batchfmt.csv', csv, {
+      topic,
+      totalRows: 10,
+      options: { recordHeaders: 'batch' },
+    });
+
+    // Act
+    await sendJobStarted(aws.sqs, outputs.queues.producer.url, job, {
+      doc: aws.doc,
+      table: outputs.tables.jobs,
+    });
+    const done = await waitForJob(aws.doc, outputs.tables.jobs, job.jobId, (r) => r.status === 'COMPLETED');
+    const records = await readTopic(outputs.kafka.brokers, topic);
+
+    // Assess: every row once in order (by value); all four headers on the batches' last records, none on
+    // the others.
+    expect(records.map((r) => JSON.parse(r.value).id)).toEqual(
+      Array.from({ length: 10 }, (_, i) => String(i + 1)),
+    );
+    const headed = records.flatMap((r, i) => (Object.keys(r.headers).length > 0 ? [i + 1] : []));
+    expect(headed).toEqual([3, 6, 7, 10]);
+    expect(records[9]!.headers).toEqual({
+      'rowstream-job': job.jobId,
+      'rowstream-source': job.sourceUri,
+      'rowstream-row': '10',
+      'rowstream-offset': String(csv.length),
+    });
+    expect(done.rowsDelivered).toBe(10);
+  });
+
   it('writes bad rows to the rejects object and ends COMPLETED_WITH_REJECTS', async () => {
     // Prepare: row 2 has too few fields, row 4 invalid UTF-8, row 6 an unterminated quote to EOF.
     const csv = Buffer.concat([

@@ -102,7 +102,7 @@ export function platformaticKafka(settings: KafkaClientSettings): KafkaPort {
         await client.close().catch(() => {});
       }
     },
-    async openJob(jobId, topic, placement) {
+    async openJob(jobId, topic, placement, recordHeaders) {
       const deadline = Date.now() + settings.fenceRetryMs;
       for (let attempt = 1; ; attempt++) {
         const producer = new Producer({
@@ -142,7 +142,7 @@ export function platformaticKafka(settings: KafkaClientSettings): KafkaPort {
             topic,
             new Partitioner(placement),
             pipeline,
-            settings.recordHeaders ?? 'compact',
+            recordHeaders ?? settings.recordHeaders ?? 'compact',
           );
         } catch (e) {
           await producer.close().catch(() => {});

@@ -1,4 +1,4 @@
-import type { JobStarted } from '../../../events/catalog.ts';
+import type { JobStarted, RecordHeaders } from '../../../events/catalog.ts';
 import { decodeRow, type RawRow } from '../../shared/rows.ts';
 import type { OutRecord } from '../ports.ts';
 import { rowBytesEncoder, valueEncoder } from '../rows.ts';
@@ -21,8 +21,7 @@ export const HEADERS = {
  *   the producer to write and the broker to validate, resume exactly as strong (the scan reads the
  *   batch's last record in every format), but a consumer cannot tell a record's job or row from it.
  */
-export type RecordHeaders = 'compact' | 'full' | 'batch';
-export const RECORD_HEADER_FORMATS: readonly RecordHeaders[] = ['compact', 'full', 'batch'];
+export type { RecordHeaders };
 /** Headers the `compact` format writes on a batch's last record only. */
 export const BATCH_ONLY_HEADERS: ReadonlySet<string> = new Set([HEADERS.source, HEADERS.offset]);
 const ALL_HEADERS: ReadonlySet<string> = new Set(Object.values(HEADERS));

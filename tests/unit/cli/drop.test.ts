@@ -164,6 +164,12 @@ describe('helpers', () => {
   it('sends no metadata for options left to the planner', () => {
     expect(dropMetadata({})).toEqual({});
   });
+  it('sends the record format as rowstream-record-headers', () => {
+    expect(dropMetadata({ recordHeaders: 'batch', format: 'csv' })).toEqual({
+      'rowstream-format': 'csv',
+      'rowstream-record-headers': 'batch',
+    });
+  });
   it('prints a plain line at most every interval, and on every status change', () => {
     let t = 0;
     const lines: string[] = [];

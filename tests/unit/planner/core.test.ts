@@ -445,6 +445,32 @@ describe('planner core', () => {
     expect(rejected[1].message).toContain('rowstream-topic');
   });
 
+  it('takes a record format per object into the job options; absent, the options carry none; a bad one is BAD_OPTIONS', async () => {
+    // Prepare
+    const f = fakes();
+    put(f, 'inbound/lean.csv', 'id\n1\n', { metadata: { 'rowstream-record-headers': 'Batch' } });
+    put(f, 'inbound/plain.csv', 'id\n1\n');
+    put(f, 'inbound/bad.csv', 'id\n1\n', { tags: { 'rowstream-record-headers': 'none' } });
+    // Act
+    await f.planner.handler({
+      Records: [
+        notification('inbound/lean.csv'),
+        notification('inbound/plain.csv'),
+        notification('inbound/bad.csv'),
+      ],
+    });
+    // Assess
+    const started = details(f, 'JobStarted.v1');
+    expect(started.map((s) => [s.key, s.options.recordHeaders])).toEqual([
+      ['inbound/lean.csv', 'batch'],
+      ['inbound/plain.csv', undefined],
+    ]);
+    expect(Object.keys(started[1].options)).not.toContain('recordHeaders');
+    const rejected = details(f, 'JobRejected.v1');
+    expect(rejected.map((r) => r.reason)).toEqual(['BAD_OPTIONS']);
+    expect(rejected[0].message).toContain('rowstream-record-headers must be one of compact, full, batch');
+  });
+
   it('a message that is not an S3 notification fails (-> DLQ), the others in the batch succeed', async () => {
     // Prepare
     const f = fakes();
