@@ -56,6 +56,10 @@ const opts = new Command('bench:producer')
     'json',
   )
   .option('--repeat <n>', 'rounds of every variant, each paired with its own kcat run', '1')
+  .option(
+    '--keep-topics',
+    'keep the topics written (default: each is deleted once measured, as the broker keeps them forever)',
+  )
   .option('--keys <list>', "comma-separated key columns, one variant each ('none': an un-keyed job)", 'none')
   .option('--partitions <n>', "partitions of every topic (the job's and kcat's), created before the run", '1')
   .option(
@@ -74,6 +78,7 @@ const opts = new Command('bench:producer')
     formats: string;
     runtime: string;
     repeat: string;
+    keepTopics?: boolean;
     nodeOptions: string;
     keys: string;
     partitions: string;
@@ -120,6 +125,14 @@ const admin = new Kafka({
   logLevel: logLevel.NOTHING,
 }).admin();
 await admin.connect();
+/** Deletes a measured topic (unless --keep-topics): the local broker would keep it forever. */
+async function dropTopic(topic: string): Promise<void> {
+  if (opts.keepTopics) return;
+  await admin.deleteTopics({ topics: [topic], timeout: 30_000 }).catch((e: Error) => {
+    console.error(`[bench] could not delete topic ${topic}: ${e.message}`);
+  });
+}
+
 /** Creates the topic with `--partitions` partitions (1: left to the broker's auto-creation, as before). */
 async function createTopic(topic: string): Promise<void> {
   if (partitions > 1)
@@ -309,12 +322,13 @@ async function runProducer(
     producerCpuSeconds: cpu0 === null || cpu1 === null ? null : Math.round((cpu1 - cpu0) * 100) / 100,
     machineBusy: busyShare(machine0, machine1),
     eta,
-    valueBytesPerRow: await valueBytesPerRow(topic, rows),
+    valueBytesPerRow: await valueBytesPerRow(topic, rows).finally(() => dropTopic(topic)),
   };
 }
 
 async function runKcat(rows: number, path: string, size: number): Promise<RunResult> {
-  const { topic: _topic, ...k } = await runKcatLines({ kcat, brokers, rows, path, size, createTopic });
+  const { topic, ...k } = await runKcatLines({ kcat, brokers, rows, path, size, createTopic });
+  await dropTopic(topic);
   return { ...k, peakRssMb: null, eta: [] };
 }
 

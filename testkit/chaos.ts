@@ -12,6 +12,7 @@ import { readLastCommitted } from '../services/producer/adapters/kafka-scan.ts';
 import { awsClients } from '../services/shared/aws.ts';
 import type { StackOutputs } from '../topology/topology.ts';
 import {
+  deleteTopics,
   getJob,
   type ProducerProcess,
   REPO,
@@ -250,5 +251,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       kills.length >= o.kills &&
       sigterm.kafkaRow - sigterm.checkpointRow <= batchRows,
   };
+  // A passed run's topic is deleted (its rows were all checked); a failed run's is kept to look at.
+  if (report.ok) await deleteTopics(o.outputs.kafka.brokers, [topic]);
+  else log(`topic ${topic} kept for inspection`);
   return report;
 }

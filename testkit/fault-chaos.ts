@@ -14,6 +14,7 @@ import { awsClients } from '../services/shared/aws.ts';
 import type { JobRecord } from '../services/shared/jobs.ts';
 import type { StackOutputs } from '../topology/topology.ts';
 import {
+  deleteTopics,
   getJob,
   type ProducerProcess,
   REPO,
@@ -238,7 +239,7 @@ export async function runFaultChaos(o: FaultChaosOptions): Promise<FaultChaosRep
   const sum = (k: 'delivered' | 'duplicated' | 'missing' | 'outOfOrder') =>
     figures.reduce((a, f) => a + f[k], 0);
   const jobsFailed = figures.filter((f) => f.status !== 'COMPLETED').length;
-  return {
+  const report = {
     faults: o.faults,
     jobs: figures,
     rowsExpected: total,
@@ -257,4 +258,8 @@ export async function runFaultChaos(o: FaultChaosOptions): Promise<FaultChaosRep
       sum('missing') === 0 &&
       sum('outOfOrder') === 0,
   };
+  // A passed run's topic is deleted (every row was checked); a failed run's is kept to look at.
+  if (report.ok) await deleteTopics(o.outputs.kafka.brokers, [topic]);
+  else note(`topic ${topic} kept for inspection`);
+  return report;
 }

@@ -12,7 +12,7 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { Admin } from 'kafkajs';
+import { type Admin, Kafka, logLevel } from 'kafkajs';
 import type { JobOptions, JobStarted, JobStartedEvent } from '../events/catalog.ts';
 import { eventIdFor, jobIdFor } from '../events/ids.ts';
 import { PRODUCER_NODE_FLAGS } from '../scripts/build-producer.ts';
@@ -260,6 +260,28 @@ export interface TopicRecord {
 export async function topicEndOffset(admin: Admin, topic: string): Promise<number> {
   const offsets = await admin.fetchTopicOffsets(topic).catch(() => []);
   return offsets.reduce((sum, p) => sum + Number(p.high), 0);
+}
+
+/**
+ * Deletes topics a bench or chaos run wrote (best effort: a failure is printed, not thrown). The local
+ * broker keeps every topic until it is deleted: left behind, the 1M- to 20M-row topics of benches and
+ * chaos runs grew `.local/kafka/data` to 59 GB over a few sessions and filled the disk.
+ */
+export async function deleteTopics(brokers: readonly string[], topics: readonly string[]): Promise<void> {
+  if (topics.length === 0) return;
+  const admin = new Kafka({
+    clientId: 'rowstream-cleanup',
+    brokers: [...brokers],
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  try {
+    await admin.connect();
+    await admin.deleteTopics({ topics: [...topics], timeout: 30_000 });
+  } catch (e) {
+    console.error(`could not delete topics ${topics.join(', ')}: ${(e as Error).message}`);
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
 }
 
 /**

@@ -30,7 +30,7 @@ import { emfSink } from '../../services/shared/emf.ts';
 import type { JobRecord } from '../../services/shared/jobs.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 import { BufferedMetrics, type MetricsPort, NO_METRICS } from '../../services/shared/metrics.ts';
-import { describeCsv, REPO } from '../../testkit/producer.ts';
+import { deleteTopics, describeCsv, REPO } from '../../testkit/producer.ts';
 import { writeRowsFile } from '../../testkit/rows.ts';
 
 /** The producer's own default flush interval (ROWSTREAM_PRODUCER_METRICS_FLUSH_MS), not a copy of it. */
@@ -227,6 +227,8 @@ export async function runInproc(opts: InprocOptions): Promise<InprocResult> {
   const elu = performance.eventLoopUtilization(elu0).utilization;
   const finishedAt = Date.now();
   await kafka.close();
+  // The local broker keeps a topic until it is deleted (a 1M-row run writes ~200 MB).
+  if (opts.kafka === 'real') await deleteTopics(settings.brokers, [job.topic]);
   return {
     kafka: opts.kafka === 'real' ? 'platformatic' : opts.kafka,
     rows,
