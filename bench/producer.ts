@@ -32,7 +32,7 @@ import { committedRecords } from '../services/shared/kafka-committed.ts';
 import { avroDefinition } from '../services/shared/schema/definition.ts';
 import { inferColumns } from '../services/shared/schema/infer.ts';
 import { glueRegistry } from '../services/shared/schema/registry-glue.ts';
-import { getJob, REPO, sendJobStarted, startProducer, uploadJob } from '../testkit/producer.ts';
+import { deleteTopics, getJob, REPO, sendJobStarted, startProducer, uploadJob } from '../testkit/producer.ts';
 import { ROWS_HEADER, rowValue, writeRowsFile } from '../testkit/rows.ts';
 import { freshStack } from '../testkit/stack.ts';
 import { ensureKcat, runKcat as runKcatLines } from './lib/kcat.ts';
@@ -127,10 +127,7 @@ const admin = new Kafka({
 await admin.connect();
 /** Deletes a measured topic (unless --keep-topics): the local broker would keep it forever. */
 async function dropTopic(topic: string): Promise<void> {
-  if (opts.keepTopics) return;
-  await admin.deleteTopics({ topics: [topic], timeout: 30_000 }).catch((e: Error) => {
-    console.error(`[bench] could not delete topic ${topic}: ${e.message}`);
-  });
+  if (!opts.keepTopics) await deleteTopics(outputs.kafka.brokers, [topic]);
 }
 
 /** Creates the topic with `--partitions` partitions (1: left to the broker's auto-creation, as before). */

@@ -1,3 +1,4 @@
+import type { RecordHeaders } from '../events/catalog.ts';
 import { jobIdFor } from '../events/ids.ts';
 import { isTerminal, type JobRecord } from '../services/shared/jobs.ts';
 import { EnvironmentError } from './context.ts';
@@ -21,7 +22,7 @@ export interface DropOptions {
   readonly keyColumn?: string | undefined;
   readonly format?: 'json' | 'csv' | 'avro' | undefined;
   readonly failOnBadRow?: boolean | undefined;
-  readonly recordHeaders?: 'compact' | 'full' | 'batch' | undefined;
+  readonly recordHeaders?: RecordHeaders | undefined;
 }
 
 export function dropMetadata(o: DropOptions): Record<string, string> {

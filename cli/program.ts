@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, CommanderError, InvalidArgumentError, Option, type OutputConfiguration } from 'commander';
-import { JOB_STATUSES, type JobStatus } from '../events/catalog.ts';
+import { JOB_STATUSES, type JobStatus, RecordHeaders } from '../events/catalog.ts';
 import { runnerPaths } from '../local/runner/services.ts';
 import { PREFIXES } from '../topology/topology.ts';
 import { s3Uploader } from './adapters.ts';
@@ -119,7 +119,7 @@ export function buildProgram(output?: OutputConfiguration): Command {
       new Option(
         '--record-headers <format>',
         "lineage headers: compact (job, row on every record), full (all four on every record) or batch (all four on each batch's last record only); default: the producer's",
-      ).choices(['compact', 'full', 'batch']),
+      ).choices(RecordHeaders.options),
     )
     .option('--key <s3key>', 'object key under inbound/ (default: the file name)')
     .option('--no-wait', 'upload and print the job id, do not follow the job')

@@ -33,76 +33,65 @@ const EXACTLY_ONCE = (rows: number) => ({
   badValues: 0,
 });
 
+/**
+ * A producer SIGKILLs itself right after its 3rd commit (rows 1..6,000 committed, in transactions of
+ * 2,000 rows and batches of 500); the job record is then lost (a table restore, a cleared table) and
+ * the JobStarted replayed to a second producer, which must re-create the record from Kafka, resume
+ * after row 6,000 and send nothing twice. `env` goes to both producers.
+ */
+async function loseRecordAndRecover(name: string, rows: number, env: Record<string, string> = {}) {
+  // Prepare: B, on a queue of its own, is what the replayed JobStarted reaches (started now: a process
+  // start takes 10-20 s on a loaded machine).
+  const topic = stage.topic(name);
+  const job = await stage.job(name, topic, rows);
+  const [a, b] = await Promise.all([
+    stage.producer(`${name}-a`, {
+      ...env,
+      ROWSTREAM_PRODUCER_TRANSACTION_ROWS: '2000',
+      ROWSTREAM_PRODUCER_BATCH_ROWS: '500',
+      ROWSTREAM_PRODUCER_CRASH_AFTER_COMMIT: '3',
+    }),
+    stage.producer(`${name}-b`, env, { standby: true }),
+  ]);
+  await stage.start(job);
+  expect((await a.exited).signal).toBe('SIGKILL');
+
+  // Act: the job record is lost; the JobStarted is replayed.
+  await stage.aws.doc.send(
+    new DeleteCommand({ TableName: stage.outputs.tables.jobs, Key: { jobId: job.jobId } }),
+  );
+  expect(await stage.record(job.jobId)).toBeUndefined();
+  const recovering = b.waitForLog(/job record lost; re-creating it/, 60_000);
+  await stage.start(job, { plan: false, standby: true });
+  const recovered = await recovering;
+  const done = await stage.waitFor(job.jobId, (r) => r.status === 'COMPLETED', 60_000, 'COMPLETED');
+
+  // Assess (both callers): re-created from Kafka after the committed rows.
+  expect(JSON.parse(recovered).kafkaRow).toBe(6000);
+  expect(done).toMatchObject({ recoveredFrom: 'kafka', rowsDelivered: rows, rowsRejected: 0 });
+  return { topic, job };
+}
+
 describe('producer recovery on the real local stack', () => {
   it('a lost job record: producer SIGKILLed after 3 commits, record deleted, JobStarted replayed -> resumes from Kafka, every row once', async () => {
-    // Prepare: a producer that SIGKILLs itself right after its 3rd commit (rows 1..6,000 committed).
     const rows = 30_000;
-    const topic = stage.topic('lost');
-    const job = await stage.job('lost', topic, rows);
-    // B, on a queue of its own, is what the replayed JobStarted reaches (started now: a process start
-    // takes 10-20 s on a loaded machine).
-    const [a, b] = await Promise.all([
-      stage.producer('lost-a', {
-        ROWSTREAM_PRODUCER_TRANSACTION_ROWS: '2000',
-        ROWSTREAM_PRODUCER_BATCH_ROWS: '500',
-        ROWSTREAM_PRODUCER_CRASH_AFTER_COMMIT: '3',
-      }),
-      stage.producer('lost-b', {}, { standby: true }),
-    ]);
-    await stage.start(job);
-    expect((await a.exited).signal).toBe('SIGKILL');
-
-    // Act: the job record is lost (a table restore, a cleared table); the JobStarted is replayed.
-    await stage.aws.doc.send(
-      new DeleteCommand({ TableName: stage.outputs.tables.jobs, Key: { jobId: job.jobId } }),
-    );
-    expect(await stage.record(job.jobId)).toBeUndefined();
-    const recovering = b.waitForLog(/job record lost; re-creating it/, 60_000);
-    await stage.start(job, { plan: false, standby: true });
-    const recovered = await recovering;
-    const done = await stage.waitFor(job.jobId, (r) => r.status === 'COMPLETED', 60_000, 'COMPLETED');
-
-    // Assess: re-created from Kafka after the committed rows, nothing sent twice.
-    expect(JSON.parse(recovered).kafkaRow).toBe(6000);
-    expect(done).toMatchObject({ recoveredFrom: 'kafka', rowsDelivered: rows, rowsRejected: 0 });
+    const { topic, job } = await loseRecordAndRecover('lost', rows);
+    // Assess: nothing sent twice.
     expect(await checkJobRows(stage.outputs.kafka.brokers, topic, job.jobId, rows, { values: true })).toEqual(
       EXACTLY_ONCE(rows),
     );
   }, 120_000);
 
   it("record format batch (job and row headers on each batch's last record only): a lost job record is re-created from Kafka, every row once", async () => {
-    // Prepare: as above, with ROWSTREAM_PRODUCER_RECORD_HEADERS=batch on both producers: the resume scan
-    // has only the last record of each batch to go by.
+    // As above, with ROWSTREAM_PRODUCER_RECORD_HEADERS=batch on both producers: the resume scan has only
+    // the last record of each batch to go by, and finds the same resume point.
     const rows = 30_000;
-    const topic = stage.topic('lostbatch');
-    const job = await stage.job('lostbatch', topic, rows);
-    const format = { ROWSTREAM_PRODUCER_RECORD_HEADERS: 'batch' };
-    const [a, b] = await Promise.all([
-      stage.producer('lostbatch-a', {
-        ...format,
-        ROWSTREAM_PRODUCER_TRANSACTION_ROWS: '2000',
-        ROWSTREAM_PRODUCER_BATCH_ROWS: '500',
-        ROWSTREAM_PRODUCER_CRASH_AFTER_COMMIT: '3',
-      }),
-      stage.producer('lostbatch-b', format, { standby: true }),
-    ]);
-    await stage.start(job);
-    expect((await a.exited).signal).toBe('SIGKILL');
+    const { topic, job } = await loseRecordAndRecover('lostbatch', rows, {
+      ROWSTREAM_PRODUCER_RECORD_HEADERS: 'batch',
+    });
 
-    // Act
-    await stage.aws.doc.send(
-      new DeleteCommand({ TableName: stage.outputs.tables.jobs, Key: { jobId: job.jobId } }),
-    );
-    const recovering = b.waitForLog(/job record lost; re-creating it/, 60_000);
-    await stage.start(job, { plan: false, standby: true });
-    const recovered = await recovering;
-    const done = await stage.waitFor(job.jobId, (r) => r.status === 'COMPLETED', 60_000, 'COMPLETED');
-
-    // Assess: the same resume point as with job and row on every record; every row once, by value; and
-    // the records are the format's: headers on a batch's last record only (A's 12 batches of 500 rows,
-    // then B's of up to 5,000).
-    expect(JSON.parse(recovered).kafkaRow).toBe(6000);
-    expect(done).toMatchObject({ recoveredFrom: 'kafka', rowsDelivered: rows, rowsRejected: 0 });
+    // Assess: every row once, by value; and the records are the format's: headers on a batch's last
+    // record only (A's 12 batches of 500 rows, then B's of up to 5,000).
     expect(
       await checkJobRows(stage.outputs.kafka.brokers, topic, job.jobId, rows, {
         values: true,
