@@ -134,9 +134,18 @@ export async function runFaultChaos(o: FaultChaosOptions): Promise<FaultChaosRep
   const logFile = join(REPO, '.local', 'test-logs', `faults-${o.outputs.stage}.log`);
   let p: ProducerProcess = startProducer(env, logFile);
   await p.waitForLog(/producer started/, 120_000);
-  if (o.faults.includes('aws')) {
-    proxy.setRules(awsFaultRules(o.awsRate ?? 0.1));
-    note(`AWS faults on (rate ${o.awsRate ?? 0.1})`);
+  const s3Stall: FaultRule = { service: 's3', op: 'GET', kind: 'stall-body', count: 1, stallMs: 60_000 };
+  if (o.faults.includes('aws') || o.faults.includes('stall')) {
+    // The S3 body stall is armed before the jobs start, so it hits the first read of a job whatever
+    // the producer's speed: armed at 10% of the rows (as it was), it found no read left once a
+    // 60,000-row job took ~1 s, and the CI run saw no stall at all. The stalled job also outlives
+    // the broker and producer kills below.
+    proxy.setRules([
+      ...(o.faults.includes('stall') ? [s3Stall] : []),
+      ...(o.faults.includes('aws') ? awsFaultRules(o.awsRate ?? 0.1) : []),
+    ]);
+    if (o.faults.includes('aws')) note(`AWS faults on (rate ${o.awsRate ?? 0.1})`);
+    if (o.faults.includes('stall')) note('S3 body stall armed for the first read');
   }
   for (const job of jobs) {
     await sendJobStarted(aws.sqs, o.outputs.queues.producer.url, job, {
@@ -162,13 +171,14 @@ export async function runFaultChaos(o: FaultChaosOptions): Promise<FaultChaosRep
 
   if (o.faults.includes('stall')) {
     await waitForRows(Math.floor(total * 0.1));
-    // One S3 body that stops mid-stream and one request never answered: the read hangs until the
-    // progress-aware lease gives the job up; it is taken over (fenced) and resumed.
+    // The S3 body that stops mid-stream (armed above) and one request never answered: the read hangs
+    // until the progress-aware lease gives the job up; it is taken over (fenced) and resumed. The
+    // stall rule is kept in the list only while it has not fired (setRules re-arms what it is given).
     withAws([
-      { service: 's3', op: 'GET', kind: 'stall-body', count: 1, stallMs: 60_000 },
+      ...(proxy.stats.injected['stall-body'] === 0 ? [s3Stall] : []),
       { service: 'dynamodb', op: 'UpdateItem', kind: 'timeout', count: 1, stallMs: 60_000 },
     ]);
-    note('S3 body stall + one DynamoDB request swallowed');
+    note('one DynamoDB request swallowed');
   }
   if (o.faults.includes('broker')) {
     await waitForRows(Math.floor(total * 0.3));
