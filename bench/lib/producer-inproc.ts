@@ -16,14 +16,14 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import type { BusPort } from '../../events/bus.ts';
-import type { JobStarted } from '../../events/catalog.ts';
+import { type JobStarted, RecordHeaders } from '../../events/catalog.ts';
 import { localEndpoints } from '../../local/config.ts';
 import { BatchEncoder, sealBatch } from '../../services/producer/adapters/kafka-batch.ts';
 import { batchCrc32c, platformaticKafka } from '../../services/producer/adapters/kafka-platformatic.ts';
 import { type JobOutcome, runJob } from '../../services/producer/core.ts';
-import { lastRecordOnlyHeaders, type RecordHeaders } from '../../services/producer/job/records.ts';
+import { lastRecordOnlyHeaders } from '../../services/producer/job/records.ts';
 import type { JobProducer, JobsStore, KafkaPort } from '../../services/producer/ports.ts';
 import { ProducerEnv } from '../../services/producer/settings.ts';
 import { emfSink } from '../../services/shared/emf.ts';
@@ -284,20 +284,28 @@ function timed(
 async function main() {
   const opts = new Command('producer-inproc')
     .option('--rows <n>', 'rows of the generated file', '1000000')
-    .option('--kafka <kind>', 'real (the broker), encode (batches encoded, not sent) or fake', 'real')
+    .addOption(
+      new Option('--kafka <kind>', 'real (the broker), encode (batches encoded, not sent) or fake')
+        .choices(['real', 'encode', 'fake'])
+        .default('real'),
+    )
     .option('--metrics <on|off>', 'record metrics as main.ts does', 'off')
     .option('--flush-ms <n>', 'metrics flush interval', String(PRODUCER_FLUSH_MS))
     .option('--chunk <bytes>', 'read chunk size', String(64 * 1024))
     .option('--brokers <list>', 'comma-separated bootstrap brokers', localEndpoints().brokers.join(','))
     .option('--inflight <n>', 'produce requests in flight (1-5)', '5')
-    .option('--headers <format>', 'record headers: compact, full or batch', 'compact')
+    .addOption(
+      new Option('--headers <format>', 'record format (lineage headers)')
+        .choices(RecordHeaders.options)
+        .default('compact'),
+    )
     .option('--tx <n>', 'rows per transaction', '50000')
     .option('--batch-rows <n>', 'rows per produce batch', '5000')
     .option('--batch-bytes <n>', 'bytes per produce batch', '900000')
     .parse()
     .opts<{
       rows: string;
-      kafka: string;
+      kafka: 'real' | 'encode' | 'fake';
       metrics: string;
       flushMs: string;
       chunk: string;
@@ -306,20 +314,19 @@ async function main() {
       batchRows: string;
       batchBytes: string;
       inflight: string;
-      headers: string;
+      headers: RecordHeaders;
     }>();
-  const kafkaKind = opts.kafka === 'fake' || opts.kafka === 'encode' ? opts.kafka : 'real';
   const metricsOn = opts.metrics === 'on';
   const emfPath = join(REPO, '.local', 'bench', `emf-inproc-${process.pid}.log`);
   const buffered = metricsOn ? producerMetrics(emfPath, Number(opts.flushMs)) : null;
   const metricsTime = { points: 0, recordMs: 0, flushMs: 0, flushes: 0 };
   const r = await runInproc({
     rows: Number(opts.rows),
-    kafka: kafkaKind,
+    kafka: opts.kafka,
     chunkBytes: Number(opts.chunk),
     brokers: opts.brokers.split(','),
     maxInflight: Number(opts.inflight),
-    recordHeaders: opts.headers === 'full' || opts.headers === 'batch' ? opts.headers : 'compact',
+    recordHeaders: opts.headers,
     transactionRows: Number(opts.tx),
     batchRows: Number(opts.batchRows),
     batchBytes: Number(opts.batchBytes),

@@ -18,7 +18,8 @@ import { BatchEncoder, sealBatch } from './kafka-batch.ts';
 import { connectionOf, type KafkaConnection, platformaticConnectionOptions } from './kafka-connection.ts';
 import { type PipelineOptions, ProducePipeline } from './kafka-pipeline.ts';
 import { choosePlacement, Partitioner } from './kafka-placement.ts';
-import { describeTopicLimits, readLastCommitted, startupRetryDelay } from './kafka-scan.ts';
+import { errorText, startupRetryDelay, transactionRetryDelay } from './kafka-retry.ts';
+import { describeTopicLimits, readLastCommitted } from './kafka-scan.ts';
 
 /**
  * CRC-32C of a record batch: @node-rs/crc32's SIMD function called on the batch itself. The library's
@@ -169,25 +170,6 @@ export function platformaticKafka(settings: KafkaClientSettings): KafkaPort {
   };
 }
 
-/**
- * The library's retry delay (its default: 1 s for everything). Right after a commit the coordinator
- * answers AddPartitionsToTxn (and an early EndTxn) with CONCURRENT_TRANSACTIONS until it has written the
- * previous transaction's markers, which takes milliseconds: the Java client retries those after 20 ms.
- * A 1 s wait there cost a quarter of a second per transaction on average (5 s of a 37 s run at 1M
- * rows, measured). Everything else keeps the library's 1 s.
- */
-export function transactionRetryDelay(
-  _client: unknown,
-  operationId: string,
-  attempt: number,
-  _retries: number,
-  error: unknown,
-): number {
-  const concurrent = /CONCURRENT_TRANSACTIONS/i.test(errorText(error));
-  if (!concurrent || !/addPartitionsToTransaction|endTransaction/.test(operationId)) return 1000;
-  return attempt <= 1 ? 20 : attempt === 2 ? 100 : 1000;
-}
-
 function topicNotFound(topic: string, autocreate: boolean): ProducerError {
   return new ProducerError(
     'TOPIC_NOT_FOUND',
@@ -329,19 +311,6 @@ function jobProducer(
       await producer.close();
     },
   };
-}
-
-export function errorText(e: unknown): string {
-  const parts: string[] = [];
-  const walk = (x: unknown, depth: number) => {
-    if (!x || depth > 4) return;
-    const err = x as { message?: string; apiId?: string; code?: string; errors?: unknown[]; cause?: unknown };
-    parts.push(`${err.apiId ?? ''} ${err.code ?? ''} ${err.message ?? String(x)}`);
-    for (const inner of err.errors ?? []) walk(inner, depth + 1);
-    walk(err.cause, depth + 1);
-  };
-  walk(e, 0);
-  return parts.join(' | ');
 }
 
 export interface FastProduce {

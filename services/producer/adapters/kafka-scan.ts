@@ -1,6 +1,7 @@
 import { Admin, Consumer, type RecordsBatch } from '@platformatic/kafka';
 import type { LastCommitted, ScanHint, TopicLimits } from '../ports.ts';
 import type { PlatformaticConnectionOptions } from './kafka-connection.ts';
+import { errorText, startupRetryDelay } from './kafka-retry.ts';
 
 /**
  * Finds a job's newest COMMITTED record by scanning each partition backwards from its end.
@@ -214,19 +215,6 @@ async function fetchRange(
   return out;
 }
 
-/**
- * Retry delay of the job's first look at its topic (placement metadata, topic limits): 100 ms doubling
- * to 1 s, the Java client's retry.backoff.ms / retry.backoff.max.ms (KIP-580). A job's topic is often new
- * on the local stage (`rowstream drop --topic T`): the Metadata request that auto-creates it is answered
- * LEADER_NOT_AVAILABLE until the controller has elected a leader (milliseconds on one broker), and
- * DescribeConfigs of a topic not created yet answers UNKNOWN_TOPIC_OR_PARTITION. With the library's flat
- * 1 s each of the two cost a full second: a 1M-row job on a new topic spent 2.1 s between its claim
- * and its first record (measured in bench:producer, docs/producer.md "Speed round 5").
- */
-export function startupRetryDelay(_client: unknown, _operationId: string, attempt: number): number {
-  return Math.min(1000, 100 * 2 ** Math.max(0, attempt - 1));
-}
-
 const TOPIC_RESOURCE = 2;
 
 /** The topic's max.message.bytes (DescribeConfigs); null when the topic does not exist yet. */
@@ -258,15 +246,6 @@ export async function describeTopicLimits(opts: ScanOptions, topic: string): Pro
   }
 }
 
-/** Error text of an error and everything nested in it (AggregateError.errors, cause, response errors). */
-function errorTexts(e: unknown, depth = 0): string {
-  if (e === null || e === undefined || depth > 4) return '';
-  if (typeof e !== 'object') return String(e);
-  const o = e as { message?: unknown; errors?: unknown; cause?: unknown; apiId?: unknown; code?: unknown };
-  const nested = Array.isArray(o.errors) ? o.errors.map((x) => errorTexts(x, depth + 1)).join(' ') : '';
-  return `${String(o.message ?? '')} ${String(o.apiId ?? '')} ${String(o.code ?? '')} ${nested} ${errorTexts(o.cause, depth + 1)}`;
-}
-
 function isUnknownTopic(e: unknown): boolean {
-  return /UNKNOWN_TOPIC|Unknown topic|does not exist/i.test(errorTexts(e));
+  return /UNKNOWN_TOPIC|Unknown topic|does not exist/i.test(errorText(e));
 }

@@ -13,7 +13,6 @@ import {
   FAST_PRODUCE_VERSIONS,
   installFastProduce,
 } from '../../../services/producer/adapters/kafka-platformatic.ts';
-import { startupRetryDelay } from '../../../services/producer/adapters/kafka-scan.ts';
 import type { OutRecord } from '../../../services/producer/ports.ts';
 
 type AnyApi = ((...args: unknown[]) => void) & { version: number };
@@ -140,13 +139,6 @@ describe('the fast produce path on the pinned @platformatic/kafka', () => {
     installFastProduce(producer);
     // Act / Assess
     await expect(getApi(producer, 'Produce')).rejects.toThrow(/Produce v8/);
-  });
-});
-
-describe('retry delay of the first look at a job topic', () => {
-  it("backs off as the Java client does (100 ms doubling to 1 s), not the library's flat 1 s", () => {
-    const delays = [1, 2, 3, 4, 5, 6].map((attempt) => startupRetryDelay(null, 'metadata', attempt));
-    expect(delays).toEqual([100, 200, 400, 800, 1000, 1000]);
   });
 });
 
