@@ -16,7 +16,7 @@
  * also reads its topic back and reports value bytes per row. `--node-options`: NODE_OPTIONS sets of the
  * producer process (`image`: only the image's own flags). `--keys`: un-keyed (`none`) and/or keyed by a
  * column (the key column's values spread over the partitions); `--partitions`: every topic, the job's
- * and kcat's, is created with that many partitions first. Also peak RSS and CPU seconds of the producer process, how busy
+ * and kcat's, is created with that many partitions (default 1) before its run is timed. Also peak RSS and CPU seconds of the producer process, how busy
  * the whole machine was during the job (bench/lib/machine.ts), metrics on vs off, and how far the ETA at 10%, 50%
  * and 90% was from the real finish. Installs kcat with apt-get when it is missing (Debian package kcat).
  */
@@ -130,10 +130,16 @@ async function dropTopic(topic: string): Promise<void> {
   if (!opts.keepTopics) await deleteTopics(outputs.kafka.brokers, [topic]);
 }
 
-/** Creates the topic with `--partitions` partitions (1: left to the broker's auto-creation, as before). */
+/**
+ * Creates the topic with `--partitions` partitions and waits for its leader, before the clock starts,
+ * for the job's topic and kcat's alike: neither side's time includes creating its topic. Left to the
+ * broker's auto-creation (as before 1 Dec), kcat's run took ~1.1 s longer (librdkafka waits for the new
+ * topic's leader: 2.12-2.32 s against 1.03-1.21 s for 1M rows into a created one) and the producer's
+ * ~0.2 s, which made the 1M-row ratios look about twice as good as they were (docs/producer.md, "Speed
+ * round 8").
+ */
 async function createTopic(topic: string): Promise<void> {
-  if (partitions > 1)
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
 }
 
 interface RunResult {
