@@ -24,7 +24,6 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command } from 'commander';
-import { Kafka, logLevel } from 'kafkajs';
 import { localEndpoints, localPaths, portsFromEnv, REPO_ROOT } from '../local/config.ts';
 import { installJars, KAFKA_HEAP, KAFKA_VERSION } from '../local/kafka.ts';
 import { stopProcess } from '../local/processes.ts';
@@ -45,6 +44,7 @@ import { topicEndOffset } from '../testkit/producer.ts';
 import { writeRowsFile } from '../testkit/rows.ts';
 import { ensureKcat, runKcat } from './lib/kcat.ts';
 import { loadAverage } from './lib/machine.ts';
+import { benchTopics } from './lib/topics.ts';
 
 const opts = new Command('bench:connect')
   .option('--rows <n>', 'data rows of the file', '1000000')
@@ -87,16 +87,12 @@ await installJars(
 
 const brokers = localEndpoints(portsFromEnv()).brokers;
 const kcat = ensureKcat();
-const admin = new Kafka({
-  clientId: 'bench-connect',
-  brokers: [...brokers],
-  logLevel: logLevel.NOTHING,
-}).admin();
-await admin.connect();
+const bench = await benchTopics(brokers, 'bench-connect');
+const admin = bench.admin;
 const topics = new Set<string>();
 async function createTopic(topic: string): Promise<void> {
   topics.add(topic);
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  await bench.createTopic(topic);
 }
 
 function freePort(): Promise<number> {

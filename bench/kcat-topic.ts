@@ -8,12 +8,12 @@
  */
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { Kafka, logLevel } from 'kafkajs';
 import { localEndpoints, portsFromEnv } from '../local/config.ts';
 import { deleteTopics, REPO } from '../testkit/producer.ts';
 import { writeRowsFile } from '../testkit/rows.ts';
 import { ensureKcat, runKcat } from './lib/kcat.ts';
 import { median } from './lib/stats.ts';
+import { benchTopics } from './lib/topics.ts';
 
 const opts = new Command('kcat-topic')
   .option('--rows <n>', 'rows of the file', '1000000')
@@ -29,12 +29,7 @@ const brokers = localEndpoints(portsFromEnv()).brokers;
 const kcat = ensureKcat();
 const path = join(REPO, '.local', 'bench', `chaos-${rows}.csv`);
 const { size } = await writeRowsFile(path, rows);
-const admin = new Kafka({
-  clientId: 'bench-kcat-topic',
-  brokers: [...brokers],
-  logLevel: logLevel.NOTHING,
-}).admin();
-await admin.connect();
+const bench = await benchTopics(brokers, 'bench-kcat-topic');
 const topics: string[] = [];
 const auto: number[] = [];
 const created: number[] = [];
@@ -56,8 +51,7 @@ try {
       path,
       size,
       topicPrefix: 'bench-kcat-created',
-      createTopic: (topic) =>
-        admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true }).then(() => {}),
+      createTopic: (topic) => bench.createTopic(topic),
     });
     topics.push(c.topic);
     auto.push(a.seconds);
@@ -70,6 +64,6 @@ try {
     `[bench] median: auto-created ${median(auto).toFixed(2)} s, created first ${median(created).toFixed(2)} s, ratio ${(median(auto) / median(created)).toFixed(2)}`,
   );
 } finally {
-  await admin.disconnect();
+  await bench.admin.disconnect();
   await deleteTopics(brokers, topics);
 }

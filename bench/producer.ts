@@ -24,7 +24,6 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { Kafka, logLevel } from 'kafkajs';
 import type { JobSchema } from '../events/catalog.ts';
 import { buildProducer } from '../scripts/build-producer.ts';
 import { awsClients } from '../services/shared/aws.ts';
@@ -37,6 +36,7 @@ import { ROWS_HEADER, rowValue, writeRowsFile } from '../testkit/rows.ts';
 import { freshStack } from '../testkit/stack.ts';
 import { ensureKcat, runKcat as runKcatLines } from './lib/kcat.ts';
 import { busyShare, cpuSeconds, loadAverage, machineTicks } from './lib/machine.ts';
+import { benchTopics } from './lib/topics.ts';
 
 const opts = new Command('bench:producer')
   .option('--rows <counts>', 'comma-separated file sizes in rows', '1000000,10000000')
@@ -119,27 +119,15 @@ const { outputs, env } = await freshStack('bench');
 const aws = awsClients({ region: outputs.region, endpoint: outputs.endpoint ?? undefined });
 const kcat = ensureKcat();
 const brokers = outputs.kafka.brokers.join(',');
-const admin = new Kafka({
-  clientId: 'bench-producer',
-  brokers: [...outputs.kafka.brokers],
-  logLevel: logLevel.NOTHING,
-}).admin();
-await admin.connect();
+const bench = await benchTopics(outputs.kafka.brokers, 'bench-producer');
 /** Deletes a measured topic (unless --keep-topics): the local broker would keep it forever. */
 async function dropTopic(topic: string): Promise<void> {
   if (!opts.keepTopics) await deleteTopics(outputs.kafka.brokers, [topic]);
 }
 
-/**
- * Creates the topic with `--partitions` partitions and waits for its leader, before the clock starts,
- * for the job's topic and kcat's alike: neither side's time includes creating its topic. Left to the
- * broker's auto-creation (as before 1 Dec), kcat's run took ~1.1 s longer (librdkafka waits for the new
- * topic's leader: 2.12-2.32 s against 1.03-1.21 s for 1M rows into a created one) and the producer's
- * ~0.2 s, which made the 1M-row ratios look about twice as good as they were (docs/producer.md, "Speed
- * round 8").
- */
+/** Every topic, the job's and kcat's, with `--partitions` partitions, created before its run is timed. */
 async function createTopic(topic: string): Promise<void> {
-  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+  await bench.createTopic(topic, partitions);
 }
 
 interface RunResult {
@@ -405,5 +393,5 @@ for (const rows of sizes) {
 console.log(
   JSON.stringify({ library, node: process.version, transactionRows: Number(txRows), results }, null, 2),
 );
-await admin.disconnect();
+await bench.admin.disconnect();
 process.exit(0);
